@@ -1,1 +1,18 @@
-//! Fernsicht networking.
+//! Fernsicht's networking: the wire protocol, the end-to-end handshake and
+//! record layer, the tokio transports, and the relay ("tunnel") server.
+//!
+//! The protocol logic ([`frame`], [`handshake`], [`record`], [`control`]) does
+//! no I/O: it is fed frames and returns frames, so tests can drive both
+//! peers in memory. The async parts ([`transport`], [`relay`], [`client`])
+//! only move those frames over sockets. `net/PROTOCOL.md` describes the frame
+//! layout, the handshake and the key schedule, and argues why the relay can
+//! neither read nor silently alter a session.
+
+pub mod control;
+pub mod frame;
+pub mod handshake;
+pub mod number;
+pub mod record;
+
+pub use frame::{ChannelId, Frame, FrameError, FrameType};
+pub use number::SessionNumber;

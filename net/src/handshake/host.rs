@@ -1,0 +1,271 @@
+//! The host's side of the handshake.
+
+use super::messages::{HANDSHAKE_PROTOCOL, HostHello, KeyTransport};
+use super::schedule::{AuthCode, KeySchedule};
+use super::transcript::{Transcript, commitment};
+use super::{
+    Established, HandshakeConfig, HandshakeError, HandshakeMessage, Seqs, read_handshake_frame,
+    write_handshake_frame,
+};
+use crate::frame::{ChannelId, Frame, FrameType};
+use crate::record::{Direction, Opener, Sealer};
+use rand::{CryptoRng, RngCore};
+use rsa::pkcs8::DecodePublicKey;
+use rsa::traits::PublicKeyParts;
+use rsa::{Oaep, RsaPublicKey};
+use sha2::Sha256;
+use spake2::{Ed25519Group, Identity, Password, Spake2};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+pub(super) const HOST_IDENTITY: &[u8] = b"fernsicht host";
+pub(super) const VIEWER_IDENTITY: &[u8] = b"fernsicht viewer";
+
+/// Smallest and largest RSA modulus a viewer may send, in bits.
+const RSA_BITS: std::ops::RangeInclusive<usize> = 2048..=4096;
+
+/// Entry point of the host's side.
+pub struct HostHandshake;
+
+impl HostHandshake {
+    /// Starts a handshake with the viewer the relay just paired on
+    /// `channel`: returns the state and the hello (with a fresh nonce) to
+    /// send.
+    pub fn start<R: RngCore + CryptoRng>(
+        config: &HandshakeConfig,
+        channel: ChannelId,
+        rng: &mut R,
+    ) -> (HostExpectViewerHello, Frame) {
+        let mut nonce = [0u8; 32];
+        rng.fill_bytes(&mut nonce);
+        let (pake, pake_msg) = match &config.password {
+            Some(pw) => {
+                let (state, msg) = Spake2::<Ed25519Group>::start_a_with_rng(
+                    &Password::new(pw.as_bytes()),
+                    &Identity::new(HOST_IDENTITY),
+                    &Identity::new(VIEWER_IDENTITY),
+                    &mut *rng,
+                );
+                (Some(state), Some(msg))
+            }
+            None => (None, None),
+        };
+        let mut seqs = Seqs::new();
+        let hello = HandshakeMessage::HostHello(HostHello {
+            protocol: HANDSHAKE_PROTOCOL,
+            nonce,
+            pake: pake_msg,
+        });
+        let frame = write_handshake_frame(&hello, channel, &mut seqs);
+        let mut transcript = Transcript::new();
+        transcript.add(&frame);
+        (
+            HostExpectViewerHello {
+                channel,
+                seqs,
+                transcript,
+                pake,
+                code_digits: config.code_digits,
+            },
+            frame,
+        )
+    }
+}
+
+/// Waiting for the viewer's public key, nonce and commitment.
+pub struct HostExpectViewerHello {
+    channel: ChannelId,
+    seqs: Seqs,
+    transcript: Transcript,
+    pake: Option<Spake2<Ed25519Group>>,
+    code_digits: u32,
+}
+
+impl HostExpectViewerHello {
+    /// Takes the viewer's hello and answers with a fresh session key,
+    /// encrypted to the viewer's key and bound to the transcript so far.
+    pub fn receive<R: RngCore + CryptoRng>(
+        mut self,
+        frame: &Frame,
+        rng: &mut R,
+    ) -> Result<(HostExpectReveal, Frame), HandshakeError> {
+        let hello = match read_handshake_frame(frame, self.channel, &mut self.seqs)? {
+            HandshakeMessage::ViewerHello(h) => h,
+            other => {
+                return Err(HandshakeError::UnexpectedMessage {
+                    expected: "ViewerHello",
+                    got: other.name(),
+                });
+            }
+        };
+        if hello.protocol != HANDSHAKE_PROTOCOL {
+            return Err(HandshakeError::ProtocolMismatch {
+                peer: hello.protocol,
+                ours: HANDSHAKE_PROTOCOL,
+            });
+        }
+        self.transcript.add(frame);
+
+        let pake_key = match (self.pake, hello.pake) {
+            (Some(state), Some(msg)) => Some(Zeroizing::new(
+                state.finish(&msg).map_err(|_| HandshakeError::BadPake)?,
+            )),
+            (Some(_), None) => return Err(HandshakeError::PasswordRequired),
+            (None, Some(_)) => {
+                return Err(HandshakeError::Malformed(
+                    "password exchange sent, but this session has no password".into(),
+                ));
+            }
+            (None, None) => None,
+        };
+
+        let public_key = RsaPublicKey::from_public_key_der(&hello.public_key)
+            .map_err(|e| HandshakeError::BadPublicKey(e.to_string()))?;
+        let bits = public_key.size() * 8;
+        if !RSA_BITS.contains(&bits) {
+            return Err(HandshakeError::BadPublicKey(format!(
+                "{bits}-bit key; {}–{} bits required",
+                RSA_BITS.start(),
+                RSA_BITS.end()
+            )));
+        }
+
+        let mut session_key = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(session_key.as_mut());
+        let mut plaintext = Zeroizing::new([0u8; 64]);
+        plaintext[..32].copy_from_slice(session_key.as_ref());
+        plaintext[32..].copy_from_slice(&self.transcript.hash());
+        let wrapped_key = public_key
+            .encrypt(rng, Oaep::new::<Sha256>(), plaintext.as_ref())
+            .map_err(|e| HandshakeError::BadPublicKey(e.to_string()))?;
+
+        let msg = HandshakeMessage::KeyTransport(KeyTransport { wrapped_key });
+        let out = write_handshake_frame(&msg, self.channel, &mut self.seqs);
+        self.transcript.add(&out);
+        Ok((
+            HostExpectReveal {
+                channel: self.channel,
+                seqs: self.seqs,
+                transcript: self.transcript,
+                session_key,
+                pake_key,
+                commitment: hello.commitment,
+                viewer_name: hello.name,
+                code_digits: self.code_digits,
+            },
+            out,
+        ))
+    }
+}
+
+/// Waiting for the viewer to reveal the value it committed to.
+pub struct HostExpectReveal {
+    channel: ChannelId,
+    seqs: Seqs,
+    transcript: Transcript,
+    session_key: Zeroizing<[u8; 32]>,
+    pake_key: Option<Zeroizing<Vec<u8>>>,
+    commitment: [u8; 32],
+    viewer_name: String,
+    code_digits: u32,
+}
+
+impl HostExpectReveal {
+    pub fn viewer_name(&self) -> &str {
+        &self.viewer_name
+    }
+
+    /// Checks the revealed value against the commitment and derives keys
+    /// and code.
+    pub fn receive(mut self, frame: &Frame) -> Result<HostExpectFinished, HandshakeError> {
+        let reveal = match read_handshake_frame(frame, self.channel, &mut self.seqs)? {
+            HandshakeMessage::Reveal(r) => r,
+            other => {
+                return Err(HandshakeError::UnexpectedMessage {
+                    expected: "Reveal",
+                    got: other.name(),
+                });
+            }
+        };
+        if !bool::from(commitment(&reveal.secret).ct_eq(&self.commitment)) {
+            return Err(HandshakeError::CommitmentMismatch);
+        }
+        self.transcript.add(frame);
+        let transcript = self.transcript.hash();
+        let schedule = KeySchedule::new(
+            &transcript,
+            &self.session_key,
+            self.pake_key.as_deref().map(|k| k.as_slice()),
+        );
+        Ok(HostExpectFinished {
+            channel: self.channel,
+            code: schedule.auth_code(self.code_digits),
+            sealer: Sealer::new(
+                schedule.traffic_key(Direction::HostToViewer),
+                self.channel,
+                self.seqs.send,
+            ),
+            opener: Opener::new(
+                schedule.traffic_key(Direction::ViewerToHost),
+                self.channel,
+                self.seqs.recv,
+            ),
+            transcript,
+            viewer_name: self.viewer_name,
+        })
+    }
+}
+
+/// Keys are derived; waiting for the viewer to prove it holds them.
+pub struct HostExpectFinished {
+    channel: ChannelId,
+    code: AuthCode,
+    sealer: Sealer,
+    opener: Opener,
+    transcript: [u8; 32],
+    viewer_name: String,
+}
+
+impl HostExpectFinished {
+    pub fn code(&self) -> AuthCode {
+        self.code
+    }
+
+    pub fn viewer_name(&self) -> &str {
+        &self.viewer_name
+    }
+
+    /// Verifies the viewer's sealed Finished and answers with ours. Only
+    /// after this may application data flow.
+    pub fn receive(mut self, frame: Frame) -> Result<(Established, Frame), HandshakeError> {
+        if frame.header.frame_type == FrameType::Handshake {
+            let mut seqs = Seqs {
+                send: 0,
+                recv: frame.header.seq,
+            };
+            read_handshake_frame(&frame, self.channel, &mut seqs)?;
+            return Err(HandshakeError::UnexpectedMessage {
+                expected: "Finished",
+                got: "a handshake message",
+            });
+        }
+        let finished = self.opener.open(frame)?;
+        if !bool::from(finished.as_slice().ct_eq(&self.transcript)) {
+            return Err(HandshakeError::KeyConfirmationFailed);
+        }
+        let ours = self
+            .sealer
+            .seal(&self.transcript)
+            .map_err(HandshakeError::from)?;
+        Ok((
+            Established {
+                sealer: self.sealer,
+                opener: self.opener,
+                code: self.code,
+                peer_name: self.viewer_name,
+                channel: self.channel,
+            },
+            ours,
+        ))
+    }
+}
