@@ -9,6 +9,7 @@
 //! neither read nor silently alter a session.
 
 pub mod control;
+pub mod crypto;
 pub mod frame;
 pub mod handshake;
 pub mod number;
@@ -16,3 +17,7 @@ pub mod record;
 
 pub use frame::{ChannelId, Frame, FrameError, FrameType};
 pub use number::SessionNumber;
+pub mod client;
+pub mod message;
+pub mod relay;
+pub mod transport;

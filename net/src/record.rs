@@ -9,9 +9,8 @@
 //! reordered, dropped and duplicated frames. The clear header is the AEAD
 //! associated data, so the relay cannot redirect or renumber a frame.
 
+use crate::crypto::Aead;
 use crate::frame::{ChannelId, Frame, FrameError, FrameType, HEADER_LEN, Header, MAX_PAYLOAD};
-use aes_gcm::aead::AeadInOut;
-use aes_gcm::{Aes256Gcm, KeyInit};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
@@ -60,16 +59,16 @@ impl std::fmt::Debug for TrafficKey {
     }
 }
 
-fn nonce(direction: Direction, seq: u64) -> aes_gcm::Nonce<aes_gcm::aead::consts::U12> {
+fn nonce(direction: Direction, seq: u64) -> [u8; 12] {
     let mut n = [0u8; 12];
     n[0] = direction.nonce_prefix();
     n[4..].copy_from_slice(&seq.to_be_bytes());
-    n.into()
+    n
 }
 
 /// Seals outgoing messages for one direction.
 pub struct Sealer {
-    cipher: Aes256Gcm,
+    cipher: Aead,
     direction: Direction,
     channel: ChannelId,
     next_seq: u64,
@@ -80,7 +79,7 @@ impl Sealer {
     /// already sent on this channel.
     pub fn new(key: TrafficKey, channel: ChannelId, first_seq: u64) -> Self {
         Sealer {
-            cipher: Aes256Gcm::new(&(*key.bytes).into()),
+            cipher: Aead::new(&key.bytes),
             direction: key.direction,
             channel,
             next_seq: first_seq,
@@ -109,7 +108,7 @@ impl Sealer {
         let mut payload = Vec::with_capacity(plaintext.len() + TAG_LEN);
         payload.extend_from_slice(plaintext);
         self.cipher
-            .encrypt_in_place(
+            .seal(
                 &nonce(self.direction, seq),
                 &header.to_bytes(),
                 &mut payload,
@@ -126,7 +125,7 @@ impl Sealer {
 
 /// Opens incoming messages for one direction, strictly in order.
 pub struct Opener {
-    cipher: Aes256Gcm,
+    cipher: Aead,
     direction: Direction,
     channel: ChannelId,
     next_seq: u64,
@@ -135,7 +134,7 @@ pub struct Opener {
 impl Opener {
     pub fn new(key: TrafficKey, channel: ChannelId, first_seq: u64) -> Self {
         Opener {
-            cipher: Aes256Gcm::new(&(*key.bytes).into()),
+            cipher: Aead::new(&key.bytes),
             direction: key.direction,
             channel,
             next_seq: first_seq,
@@ -171,7 +170,7 @@ impl Opener {
             }));
         }
         self.cipher
-            .decrypt_in_place(
+            .open(
                 &nonce(self.direction, header.seq),
                 &header.to_bytes(),
                 &mut payload,

@@ -10,10 +10,9 @@ use super::{
 use crate::frame::{ChannelId, Frame, FrameType};
 use crate::record::{Direction, Opener, Sealer};
 use rand::{CryptoRng, RngCore};
+use rsa::RsaPublicKey;
 use rsa::pkcs8::DecodePublicKey;
 use rsa::traits::PublicKeyParts;
-use rsa::{Oaep, RsaPublicKey};
-use sha2::Sha256;
 use spake2::{Ed25519Group, Identity, Password, Spake2};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -135,8 +134,7 @@ impl HostExpectViewerHello {
         let mut plaintext = Zeroizing::new([0u8; 64]);
         plaintext[..32].copy_from_slice(session_key.as_ref());
         plaintext[32..].copy_from_slice(&self.transcript.hash());
-        let wrapped_key = public_key
-            .encrypt(rng, Oaep::new::<Sha256>(), plaintext.as_ref())
+        let wrapped_key = crate::crypto::oaep_wrap(&public_key, rng, plaintext.as_ref())
             .map_err(|e| HandshakeError::BadPublicKey(e.to_string()))?;
 
         let msg = HandshakeMessage::KeyTransport(KeyTransport { wrapped_key });

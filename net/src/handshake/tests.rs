@@ -44,7 +44,7 @@ fn run(
         f
     };
     let (host, hello) = HostHandshake::start(&config(host_pw), CH, &mut OsRng);
-    let viewer = ViewerHandshake::new(&config(viewer_pw), "Helga", key(0), CH);
+    let viewer = ViewerHandshake::start(&config(viewer_pw), "Helga", key(0), CH);
     let (viewer, vhello) = viewer.receive(&wire(hello), &mut OsRng)?;
     let (host, kt) = host.receive(&wire(vhello), &mut OsRng)?;
     let (viewer, [reveal, vfin]) = viewer.receive(&wire(kt))?;
@@ -148,7 +148,7 @@ fn every_flipped_bit_in_the_handshake_is_caught() {
 #[test]
 fn duplicated_or_reordered_handshake_frames_are_refused() {
     let (host, hello) = HostHandshake::start(&config(None), CH, &mut OsRng);
-    let viewer = ViewerHandshake::new(&config(None), "v", key(0), CH);
+    let viewer = ViewerHandshake::start(&config(None), "v", key(0), CH);
     let (viewer, vhello) = viewer.receive(&hello, &mut OsRng).unwrap();
     let (host, kt) = host.receive(&vhello, &mut OsRng).unwrap();
     // The host hello arrives again instead of the key message.
@@ -174,7 +174,7 @@ fn duplicated_or_reordered_handshake_frames_are_refused() {
 fn replayed_viewer_side_is_refused_by_a_new_host() {
     // Record a complete honest handshake's viewer frames...
     let (host, hello) = HostHandshake::start(&config(None), CH, &mut OsRng);
-    let viewer = ViewerHandshake::new(&config(None), "v", key(0), CH);
+    let viewer = ViewerHandshake::start(&config(None), "v", key(0), CH);
     let (viewer, vhello) = viewer.receive(&hello, &mut OsRng).unwrap();
     let (host, kt) = host.receive(&vhello, &mut OsRng).unwrap();
     let (_, [reveal, vfin]) = viewer.receive(&kt).unwrap();
@@ -197,19 +197,19 @@ fn replayed_viewer_side_is_refused_by_a_new_host() {
 #[test]
 fn replayed_host_side_is_refused_by_a_new_viewer() {
     let (host, hello) = HostHandshake::start(&config(None), CH, &mut OsRng);
-    let viewer = ViewerHandshake::new(&config(None), "v", key(0), CH);
+    let viewer = ViewerHandshake::start(&config(None), "v", key(0), CH);
     let (_, vhello) = viewer.receive(&hello, &mut OsRng).unwrap();
     let (_, kt) = host.receive(&vhello, &mut OsRng).unwrap();
 
     // A new viewer (new key) gets the recorded host frames.
-    let viewer2 = ViewerHandshake::new(&config(None), "v", key(1), CH);
+    let viewer2 = ViewerHandshake::start(&config(None), "v", key(1), CH);
     let (viewer2, _) = viewer2.receive(&hello, &mut OsRng).unwrap();
     assert!(matches!(
         viewer2.receive(&kt),
         Err(HandshakeError::KeyUnwrapFailed)
     ));
     // The same viewer key but a fresh handshake: the binding catches it.
-    let viewer3 = ViewerHandshake::new(&config(None), "v", key(0), CH);
+    let viewer3 = ViewerHandshake::start(&config(None), "v", key(0), CH);
     let (viewer3, _) = viewer3.receive(&hello, &mut OsRng).unwrap();
     assert!(matches!(
         viewer3.receive(&kt),
@@ -233,7 +233,7 @@ fn reveal_that_does_not_match_the_commitment_is_refused() {
 
 #[test]
 fn abort_is_reported_with_its_reason() {
-    let viewer = ViewerHandshake::new(&config(None), "v", key(0), CH);
+    let viewer = ViewerHandshake::start(&config(None), "v", key(0), CH);
     let abort = abort_frame(AbortReason::RateLimited, CH, 0);
     assert!(matches!(
         viewer.receive(&abort, &mut OsRng),
@@ -249,7 +249,7 @@ fn code_length_is_a_parameter() {
         code_digits: 1,
     };
     let (host, hello) = HostHandshake::start(&cfg, CH, &mut OsRng);
-    let viewer = ViewerHandshake::new(&cfg, "v", key(0), CH);
+    let viewer = ViewerHandshake::start(&cfg, "v", key(0), CH);
     let (viewer, vhello) = viewer.receive(&hello, &mut OsRng).unwrap();
     let (_, kt) = host.receive(&vhello, &mut OsRng).unwrap();
     let (viewer, _) = viewer.receive(&kt).unwrap();
@@ -260,7 +260,7 @@ fn code_length_is_a_parameter() {
 #[test]
 fn names_with_control_characters_are_cleaned() {
     let (host, hello) = HostHandshake::start(&config(None), CH, &mut OsRng);
-    let viewer = ViewerHandshake::new(&config(None), "Eve\nsession 12345", key(0), CH);
+    let viewer = ViewerHandshake::start(&config(None), "Eve\nsession 12345", key(0), CH);
     let (_, vhello) = viewer.receive(&hello, &mut OsRng).unwrap();
     let (host, _) = host.receive(&vhello, &mut OsRng).unwrap();
     assert_eq!(host.viewer_name(), "Evesession 12345");

@@ -11,9 +11,8 @@ use super::{
 use crate::frame::{ChannelId, Frame, FrameType};
 use crate::record::{Direction, Opener, Sealer};
 use rand::{CryptoRng, RngCore};
+use rsa::RsaPrivateKey;
 use rsa::pkcs8::EncodePublicKey;
-use rsa::{Oaep, RsaPrivateKey};
-use sha2::Sha256;
 use spake2::{Ed25519Group, Identity, Password, Spake2};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
@@ -67,7 +66,7 @@ impl ViewerHandshake {
     /// Prepares a handshake on the channel the relay gave this viewer; the
     /// host speaks first. `name` is shown to the host; it is cut to
     /// [`MAX_NAME_CHARS`] and stripped of control characters.
-    pub fn new(
+    pub fn start(
         config: &HandshakeConfig,
         name: &str,
         key: ViewerKey,
@@ -206,9 +205,7 @@ impl ViewerExpectKey {
             }
         };
         let plaintext = Zeroizing::new(
-            self.key
-                .private
-                .decrypt(Oaep::new::<Sha256>(), &transport.wrapped_key)
+            crate::crypto::oaep_unwrap(&self.key.private, &transport.wrapped_key)
                 .map_err(|_| HandshakeError::KeyUnwrapFailed)?,
         );
         if plaintext.len() != 64 {

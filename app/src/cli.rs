@@ -1,0 +1,88 @@
+//! Command-line interface.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use fernsicht_net::SessionNumber;
+use fernsicht_net::client::RelayAddr;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fernsicht",
+    version,
+    about = "End-to-end encrypted remote support"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Get help: share this screen under a session number.
+    Host(HostArgs),
+    /// Help someone: connect to a session number.
+    View(ViewArgs),
+}
+
+impl Default for Command {
+    /// With no subcommand the app shares this screen through an embedded
+    /// relay, so it works with nothing else installed.
+    fn default() -> Self {
+        Command::Host(HostArgs {
+            relay: None,
+            headless: true,
+            password: None,
+            accept: Accept::Ask,
+            listen: None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Accept {
+    /// Ask on the terminal for every viewer.
+    Ask,
+    /// Allow every viewer to watch, without control.
+    View,
+    /// Allow every viewer full control.
+    Control,
+}
+
+#[derive(Debug, Args)]
+pub struct HostArgs {
+    /// Relay to register with (host[:port]); without it an embedded relay
+    /// is started on this machine.
+    #[arg(long, env = "FERNSICHT_RELAY")]
+    pub relay: Option<RelayAddr>,
+    /// Run in the terminal instead of a window.
+    #[arg(long)]
+    pub headless: bool,
+    /// Session password: viewers must know it, and a relay in the middle
+    /// cannot complete the connection without it.
+    #[arg(long, env = "FERNSICHT_PASSWORD")]
+    pub password: Option<String>,
+    /// What to do when a viewer connects.
+    #[arg(long, value_enum, default_value_t = Accept::Ask)]
+    pub accept: Accept,
+    /// Address for the embedded relay (default 0.0.0.0:4663, or any free
+    /// port if that is taken).
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct ViewArgs {
+    /// The session number the other person reads out.
+    pub number: SessionNumber,
+    /// Relay the host uses (host[:port]).
+    #[arg(long, env = "FERNSICHT_RELAY", default_value = "127.0.0.1:4663")]
+    pub relay: RelayAddr,
+    /// Run in the terminal instead of a window.
+    #[arg(long)]
+    pub headless: bool,
+    /// The session password, if the host set one.
+    #[arg(long, env = "FERNSICHT_PASSWORD")]
+    pub password: Option<String>,
+    /// Name shown to the host (default: your user name).
+    #[arg(long)]
+    pub name: Option<String>,
+}

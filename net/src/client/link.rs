@@ -1,0 +1,85 @@
+//! The client's connection to a relay: connect, a writer task, and reading
+//! the relay's control events.
+
+use super::{ClientError, RelayAddr};
+use crate::control::RelayEvent;
+use crate::frame::{Frame, FrameType};
+use crate::transport::{FrameReader, FrameWriter, TransportError};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::sync::mpsc;
+
+/// How long connecting and the relay's first answer may take.
+pub(super) const RELAY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Interval of our pings to the relay (it drops connections idle for 60 s).
+pub(super) const KEEPALIVE: Duration = Duration::from_secs(15);
+/// Frames waiting for the socket before senders wait: a little buffering
+/// for bursts, without hiding a slow link behind a deep queue.
+const SEND_QUEUE: usize = 64;
+
+pub(super) type Reader = FrameReader<OwnedReadHalf>;
+
+/// Sends frames through the connection's writer task.
+#[derive(Clone)]
+pub(super) struct LinkWriter {
+    tx: mpsc::Sender<Vec<u8>>,
+}
+
+impl LinkWriter {
+    pub(super) async fn send(&self, frame: &Frame) -> Result<(), ClientError> {
+        self.tx.send(frame.encode()).await.map_err(|_| {
+            ClientError::Transport(TransportError::Io(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "connection to the relay closed",
+            )))
+        })
+    }
+}
+
+/// Connects to the relay; returns the reading half and a writer.
+pub(super) async fn connect(addr: &RelayAddr) -> Result<(Reader, LinkWriter), ClientError> {
+    let stream = tokio::time::timeout(
+        RELAY_TIMEOUT,
+        TcpStream::connect((addr.host(), addr.port())),
+    )
+    .await
+    .map_err(|_| ClientError::Timeout(addr.clone()))?
+    .map_err(|source| ClientError::Connect {
+        addr: addr.clone(),
+        source,
+    })?;
+    let _ = stream.set_nodelay(true);
+    let (read, write) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(SEND_QUEUE);
+    tokio::spawn(async move {
+        let mut w = FrameWriter::new(write);
+        while let Some(bytes) = rx.recv().await {
+            if w.write_raw_buffered(&bytes).await.is_err() {
+                return;
+            }
+            if rx.is_empty() && w.flush().await.is_err() {
+                return;
+            }
+        }
+        let _ = w.shutdown().await;
+    });
+    Ok((FrameReader::new(read), LinkWriter { tx }))
+}
+
+/// Reads the relay's answer to our first request.
+pub(super) async fn first_event(
+    reader: &mut Reader,
+    addr: &RelayAddr,
+) -> Result<RelayEvent, ClientError> {
+    let frame = tokio::time::timeout(RELAY_TIMEOUT, reader.read_frame())
+        .await
+        .map_err(|_| ClientError::Timeout(addr.clone()))??
+        .ok_or_else(|| ClientError::RelayProtocol("closed the connection at once".into()))?;
+    if frame.header.frame_type != FrameType::Control {
+        return Err(ClientError::RelayProtocol(
+            "sent session data before answering".into(),
+        ));
+    }
+    RelayEvent::from_frame(&frame).map_err(|e| ClientError::RelayProtocol(e.to_string()))
+}

@@ -1,0 +1,242 @@
+//! The relay ("tunnel") server: hands out session numbers, pairs viewers
+//! with hosts and forwards their frames by channel.
+//!
+//! The relay reads only the clear frame headers and control messages. It
+//! never holds a session key: handshake frames pass through unchanged (and
+//! are bound into the peers' transcripts), sealed frames are opaque to it.
+
+pub mod backoff;
+pub mod clock;
+mod conn;
+mod hub;
+pub mod numbers;
+mod outbox;
+
+use backoff::JoinBackoff;
+use clock::{Clock, SystemClock};
+use hub::Hub;
+use numbers::{NumberStore, StoreError};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// The relay's well-known port, as in the FastViewer seed.
+pub const DEFAULT_PORT: u16 = 4663;
+
+#[derive(Clone)]
+pub struct RelayConfig {
+    pub listen: SocketAddr,
+    /// Where the relay keeps its state (the burned session numbers).
+    pub data_dir: PathBuf,
+    /// Viewers per session.
+    pub max_viewers: usize,
+    /// Bytes queued for one connection before it counts as too slow.
+    pub queue_limit: usize,
+    /// A connection that sends nothing for this long is dropped (clients
+    /// ping every 15 s).
+    pub idle_timeout: Duration,
+    /// A single write that takes longer than this drops the connection.
+    pub write_timeout: Duration,
+    /// Time a new connection has to say what it wants.
+    pub hello_timeout: Duration,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl RelayConfig {
+    pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Self {
+        RelayConfig {
+            listen,
+            data_dir,
+            max_viewers: 16,
+            queue_limit: 32 * 1024 * 1024,
+            idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(20),
+            hello_timeout: Duration::from_secs(10),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot use data directory {dir}: {source}")]
+    DataDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Counters a relay keeps about itself (never about content).
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub sessions_total: AtomicU64,
+    pub viewers_total: AtomicU64,
+    pub frames_forwarded: AtomicU64,
+    pub bytes_forwarded: AtomicU64,
+    pub joins_refused: AtomicU64,
+    pub backoff_hits: AtomicU64,
+    pub dropped_slow: AtomicU64,
+    pub protocol_errors: AtomicU64,
+}
+
+impl Stats {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// State shared by every connection task.
+pub(crate) struct Shared {
+    config: RelayConfig,
+    hub: Hub,
+    store: Mutex<NumberStore>,
+    backoff: Mutex<JoinBackoff>,
+    stats: Arc<Stats>,
+    shutdown: CancellationToken,
+}
+
+/// A bound relay, ready to run.
+pub struct Relay {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+impl Relay {
+    /// Opens the data directory and binds the listening socket.
+    pub async fn bind(config: RelayConfig) -> Result<Relay, RelayError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| RelayError::DataDir {
+            dir: config.data_dir.clone(),
+            source,
+        })?;
+        let path = config.data_dir.join("numbers.redb");
+        let store = tokio::task::spawn_blocking(move || NumberStore::open(&path))
+            .await
+            .map_err(|e| RelayError::DataDir {
+                dir: config.data_dir.clone(),
+                source: std::io::Error::other(e),
+            })??;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| RelayError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        Ok(Relay {
+            listener,
+            shared: Arc::new(Shared {
+                config,
+                hub: Hub::default(),
+                store: Mutex::new(store),
+                backoff: Mutex::new(JoinBackoff::new()),
+                stats: Arc::new(Stats::default()),
+                shutdown: CancellationToken::new(),
+            }),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        // A bound listener always has an address; fall back to the config.
+        self.listener
+            .local_addr()
+            .unwrap_or(self.shared.config.listen)
+    }
+
+    pub fn stats(&self) -> Arc<Stats> {
+        self.shared.stats.clone()
+    }
+
+    /// Runs the relay on the current tokio runtime and returns a handle to
+    /// stop it.
+    pub fn spawn(self) -> RelayHandle {
+        let addr = self.local_addr();
+        let stats = self.stats();
+        let shutdown = self.shared.shutdown.clone();
+        let shared = self.shared.clone();
+        let task = tokio::spawn(self.run());
+        RelayHandle {
+            addr,
+            stats,
+            shutdown,
+            shared,
+            task,
+        }
+    }
+
+    /// Accepts connections until shut down.
+    pub async fn run(self) {
+        let shared = self.shared;
+        let mut stale_sweep = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tokio::select! {
+                _ = shared.shutdown.cancelled() => break,
+                _ = stale_sweep.tick() => {
+                    let now = shared.config.clock.now();
+                    hub_lock(&shared.backoff).forget_stale(now);
+                }
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let shared = shared.clone();
+                        tokio::spawn(conn::handle(shared, stream, peer));
+                    }
+                    Err(e) => {
+                        // Out of file descriptors and the like: wait a moment
+                        // rather than spin.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        }
+        for session in shared.hub.drain() {
+            session.end(crate::control::LeaveReason::RelayShutdown);
+            session
+                .host
+                .close(crate::control::LeaveReason::RelayShutdown);
+        }
+    }
+}
+
+pub(crate) fn hub_lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A running relay.
+pub struct RelayHandle {
+    pub addr: SocketAddr,
+    pub stats: Arc<Stats>,
+    shutdown: CancellationToken,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RelayHandle {
+    /// Live sessions right now.
+    pub fn sessions(&self) -> usize {
+        self.shared.hub.len()
+    }
+
+    /// Viewers currently paired with the host of `number`.
+    pub fn viewers(&self, number: crate::SessionNumber) -> Option<usize> {
+        self.shared.hub.get(number).map(|s| s.viewer_count())
+    }
+
+    /// Stops accepting, closes every session, and waits for the accept loop.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        let _ = self.task.await;
+    }
+}
