@@ -296,7 +296,7 @@ pub struct Capturer {
     watcher: Watcher,
     info: DisplayInfo,
     inner: scrap::x11::Capturer,
-    frames: u64,
+    recheck_pending: bool,
 }
 
 impl std::fmt::Debug for Capturer {
@@ -356,7 +356,7 @@ impl Capturer {
             watcher,
             info,
             inner,
-            frames: 0,
+            recheck_pending: false,
         })
     }
 
@@ -376,19 +376,16 @@ impl Capturer {
     /// requested at the previous call: call at a steady rate (the pipeline
     /// polls at its frame rate) and the lag is one poll interval.
     pub fn capture(&mut self) -> Result<CapturedFrame<'_>, CaptureError> {
-        if self.watcher.geometry_events()? {
+        if std::mem::take(&mut self.recheck_pending) | self.watcher.geometry_events()? {
             self.recheck()?;
         }
         let data = self.inner.frame();
         // A dead server leaves scrap returning its old buffer; the watcher
-        // notices the closed socket.
-        self.watcher.geometry_events().map(|changed| {
-            if changed {
-                // Handled at the next call, before the next frame.
-                self.frames = 0;
-            }
-        })?;
-        self.frames += 1;
+        // notices the closed socket. A size change seen here is handled
+        // before the next frame (this one was requested at the old size).
+        if self.watcher.geometry_events()? {
+            self.recheck_pending = true;
+        }
         Ok(CapturedFrame {
             data,
             width: self.info.width,
@@ -421,7 +418,6 @@ impl Capturer {
         let before = (self.info.width, self.info.height);
         self.inner = open_scrap(self.display_name.as_deref(), self.watcher.root, &now)?;
         self.info = now;
-        self.frames = 0;
         Err(CaptureError::ResolutionChanged {
             before,
             now: (self.info.width, self.info.height),
