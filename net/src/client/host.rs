@@ -2,7 +2,7 @@
 //! viewer, asks the person for consent, and carries messages.
 
 use super::limiter::HandshakeLimiter;
-use super::link::{self, KEEPALIVE, LinkWriter, Reader};
+use super::link::{self, HANDSHAKE_TIMEOUT, KEEPALIVE, LinkWriter, Reader};
 use super::{ClientError, RelayAddr, SessionEnd};
 use crate::control::{ClientRequest, RELAY_PROTOCOL, RelayEvent};
 use crate::frame::{ChannelId, Frame, FrameType};
@@ -155,6 +155,7 @@ pub async fn start_host(options: HostOptions) -> Result<HostSession, ClientError
         writer,
         events: ev_tx,
         viewers: HashMap::new(),
+        deadlines: HashMap::new(),
         limiter: HandshakeLimiter::new(),
     };
     tokio::spawn(host.run(reader, cmd_rx));
@@ -192,6 +193,8 @@ struct Host {
     writer: LinkWriter,
     events: mpsc::UnboundedSender<HostEvent>,
     viewers: HashMap<ChannelId, Slot>,
+    /// When each handshake in progress must be complete.
+    deadlines: HashMap<ChannelId, Instant>,
     limiter: HandshakeLimiter,
 }
 
@@ -207,7 +210,9 @@ impl Host {
     }
 
     async fn run(mut self, mut reader: Reader, mut commands: mpsc::UnboundedReceiver<Command>) {
-        let mut keepalive = tokio::time::interval(KEEPALIVE);
+        let mut keepalive =
+            tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
+        let mut handshake_check = tokio::time::interval(std::time::Duration::from_secs(1));
         let end = loop {
             let flow = tokio::select! {
                 frame = reader.read_frame() => match frame {
@@ -225,6 +230,7 @@ impl Host {
                     .send(&ClientRequest::Ping { id: 0 }.to_frame())
                     .await
                     .map(|_| Flow::Continue),
+                _ = handshake_check.tick() => self.expire_handshakes().await,
             };
             match flow {
                 Ok(Flow::Continue) => {}
@@ -248,6 +254,9 @@ impl Host {
         };
         match self.advance(ch, slot, frame).await {
             Ok(Some(slot)) => {
+                if !slot.handshaking() {
+                    self.deadlines.remove(&ch);
+                }
                 self.viewers.insert(ch, slot);
             }
             Ok(None) => {}
@@ -354,6 +363,7 @@ impl Host {
         abort: Option<AbortReason>,
     ) -> Result<(), ClientError> {
         self.viewers.remove(&ch);
+        self.deadlines.remove(&ch);
         if let Some(reason) = abort {
             self.writer.send(&abort_frame(reason, ch, 0)).await?;
         }
@@ -379,9 +389,12 @@ impl Host {
                     HostHandshake::start(&self.config, ch, &mut rand::thread_rng());
                 self.writer.send(&hello).await?;
                 self.viewers.insert(ch, Slot::Hello(state));
+                self.deadlines
+                    .insert(ch, Instant::now() + HANDSHAKE_TIMEOUT);
             }
             RelayEvent::ViewerLeft { channel, reason } => {
                 let ch = ChannelId(channel);
+                self.deadlines.remove(&ch);
                 if let Some(slot) = self.viewers.remove(&ch) {
                     if slot.handshaking() {
                         // Abandoned handshakes count as failures: see the
@@ -406,6 +419,30 @@ impl Host {
                     "unexpected event {other:?}"
                 )));
             }
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Ends handshakes that took too long; they count as failures.
+    async fn expire_handshakes(&mut self) -> Result<Flow, ClientError> {
+        let now = Instant::now();
+        let expired: Vec<ChannelId> = self
+            .deadlines
+            .iter()
+            .filter(|(_, d)| **d <= now)
+            .map(|(ch, _)| *ch)
+            .collect();
+        for ch in expired {
+            self.limiter.failure(now);
+            self.drop_viewer(ch, Some(AbortReason::ProtocolError))
+                .await?;
+            self.emit(HostEvent::HandshakeFailed {
+                viewer: ch,
+                error: format!(
+                    "the viewer did not complete the secure connection within {} s",
+                    HANDSHAKE_TIMEOUT.as_secs()
+                ),
+            });
         }
         Ok(Flow::Continue)
     }

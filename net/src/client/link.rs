@@ -14,6 +14,9 @@ use tokio::sync::mpsc;
 pub(super) const RELAY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Interval of our pings to the relay (it drops connections idle for 60 s).
 pub(super) const KEEPALIVE: Duration = Duration::from_secs(15);
+/// Time a handshake may take from pairing to confirmed keys. It ends a
+/// handshake that a relay (or a broken peer) leaves hanging.
+pub(super) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Frames waiting for the socket before senders wait: a little buffering
 /// for bursts, without hiding a slow link behind a deep queue.
 const SEND_QUEUE: usize = 64;

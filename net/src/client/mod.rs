@@ -119,6 +119,10 @@ pub enum ClientError {
     Handshake(#[from] HandshakeError),
     #[error("the encrypted stream was damaged or tampered with: {0}")]
     Record(#[from] RecordError),
+    #[error("the host did not complete the secure connection in time")]
+    HandshakeTimeout,
+    #[error("the other side sent an invalid message: {0}")]
+    PeerProtocol(String),
 }
 
 /// How a session ended, for the event stream.

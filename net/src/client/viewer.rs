@@ -1,7 +1,7 @@
 //! The viewer's session: joins a host by number, runs the handshake, waits
 //! for the person's consent, and carries messages.
 
-use super::link::{self, KEEPALIVE, LinkWriter, Reader};
+use super::link::{self, HANDSHAKE_TIMEOUT, KEEPALIVE, LinkWriter, Reader};
 use super::{ClientError, RelayAddr, SessionEnd};
 use crate::control::{ClientRequest, RELAY_PROTOCOL, RelayEvent};
 use crate::frame::{ChannelId, Frame, FrameType};
@@ -137,6 +137,13 @@ enum Flow {
 }
 
 impl Viewer {
+    fn handshaking(&self) -> bool {
+        matches!(
+            self.state,
+            Some(State::Hello(_) | State::Key(_) | State::Finished(_))
+        )
+    }
+
     fn emit(&self, e: ViewerEvent) {
         let _ = self.events.send(e);
     }
@@ -146,7 +153,10 @@ impl Viewer {
         mut reader: Reader,
         mut commands: mpsc::UnboundedReceiver<ViewerCommand>,
     ) {
-        let mut keepalive = tokio::time::interval(KEEPALIVE);
+        let mut keepalive =
+            tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
+        let handshake_deadline = tokio::time::sleep(HANDSHAKE_TIMEOUT);
+        tokio::pin!(handshake_deadline);
         let end = loop {
             let flow = tokio::select! {
                 frame = reader.read_frame() => match frame {
@@ -160,6 +170,7 @@ impl Viewer {
                     .send(&ClientRequest::Ping { id: 0 }.to_frame())
                     .await
                     .map(|_| Flow::Continue),
+                _ = &mut handshake_deadline, if self.handshaking() => Err(ClientError::HandshakeTimeout),
             };
             match flow {
                 Ok(Flow::Continue) => {}
@@ -306,5 +317,5 @@ impl Viewer {
 
 fn open(link: &mut Link, frame: Frame) -> Result<Message, ClientError> {
     let plain = link.opener.open(frame)?;
-    Message::decode(&plain).map_err(|e| ClientError::RelayProtocol(format!("host sent {e}")))
+    Message::decode(&plain).map_err(|e| ClientError::PeerProtocol(e.to_string()))
 }

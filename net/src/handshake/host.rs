@@ -4,8 +4,8 @@ use super::messages::{HANDSHAKE_PROTOCOL, HostHello, KeyTransport};
 use super::schedule::{AuthCode, KeySchedule};
 use super::transcript::{Transcript, commitment};
 use super::{
-    Established, HandshakeConfig, HandshakeError, HandshakeMessage, Seqs, read_handshake_frame,
-    write_handshake_frame,
+    Established, HandshakeConfig, HandshakeError, HandshakeMessage, MAX_NAME_CHARS, Seqs,
+    read_handshake_frame, write_handshake_frame,
 };
 use crate::frame::{ChannelId, Frame, FrameType};
 use crate::record::{Direction, Opener, Sealer};
@@ -148,7 +148,6 @@ impl HostExpectViewerHello {
                 session_key,
                 pake_key,
                 commitment: hello.commitment,
-                viewer_name: hello.name,
                 code_digits: self.code_digits,
             },
             out,
@@ -164,15 +163,10 @@ pub struct HostExpectReveal {
     session_key: Zeroizing<[u8; 32]>,
     pake_key: Option<Zeroizing<Vec<u8>>>,
     commitment: [u8; 32],
-    viewer_name: String,
     code_digits: u32,
 }
 
 impl HostExpectReveal {
-    pub fn viewer_name(&self) -> &str {
-        &self.viewer_name
-    }
-
     /// Checks the revealed value against the commitment and derives keys
     /// and code.
     pub fn receive(mut self, frame: &Frame) -> Result<HostExpectFinished, HandshakeError> {
@@ -209,7 +203,6 @@ impl HostExpectReveal {
                 self.seqs.recv,
             ),
             transcript,
-            viewer_name: self.viewer_name,
         })
     }
 }
@@ -221,7 +214,6 @@ pub struct HostExpectFinished {
     sealer: Sealer,
     opener: Opener,
     transcript: [u8; 32],
-    viewer_name: String,
 }
 
 impl HostExpectFinished {
@@ -229,12 +221,9 @@ impl HostExpectFinished {
         self.code
     }
 
-    pub fn viewer_name(&self) -> &str {
-        &self.viewer_name
-    }
-
-    /// Verifies the viewer's sealed Finished and answers with ours. Only
-    /// after this may application data flow.
+    /// Verifies the viewer's sealed Finished (which also carries its display
+    /// name, so the relay never sees it) and answers with ours. Only after
+    /// this may application data flow.
     pub fn receive(mut self, frame: Frame) -> Result<(Established, Frame), HandshakeError> {
         if frame.header.frame_type == FrameType::Handshake {
             let mut seqs = Seqs {
@@ -248,9 +237,11 @@ impl HostExpectFinished {
             });
         }
         let finished = self.opener.open(frame)?;
-        if !bool::from(finished.as_slice().ct_eq(&self.transcript)) {
+        let (confirm, name) = finished.split_at(finished.len().min(32));
+        if !bool::from(confirm.ct_eq(&self.transcript)) {
             return Err(HandshakeError::KeyConfirmationFailed);
         }
+        let viewer_name = parse_name(name)?;
         let ours = self
             .sealer
             .seal(&self.transcript)
@@ -260,10 +251,25 @@ impl HostExpectFinished {
                 sealer: self.sealer,
                 opener: self.opener,
                 code: self.code,
-                peer_name: self.viewer_name,
+                peer_name: viewer_name,
                 channel: self.channel,
             },
             ours,
         ))
     }
+}
+
+/// Reads the viewer's display name from its Finished.
+fn parse_name(bytes: &[u8]) -> Result<String, HandshakeError> {
+    let name = std::str::from_utf8(bytes)
+        .map_err(|_| HandshakeError::Malformed("viewer name is not UTF-8".into()))?;
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(HandshakeError::Malformed("viewer name too long".into()));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(HandshakeError::Malformed(
+            "viewer name contains control characters".into(),
+        ));
+    }
+    Ok(name.to_owned())
 }

@@ -1,7 +1,7 @@
 //! Handshake messages as they travel (postcard-encoded inside handshake
 //! frames), with the size checks a decoder of hostile input needs.
 
-use super::{HandshakeError, MAX_NAME_CHARS};
+use super::HandshakeError;
 use serde::{Deserialize, Serialize};
 
 /// Version of the handshake, carried in the hellos.
@@ -25,7 +25,6 @@ pub struct HostHello {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ViewerHello {
     pub protocol: u16,
-    pub name: String,
     /// RSA public key, SubjectPublicKeyInfo DER.
     pub public_key: Vec<u8>,
     pub nonce: [u8; 32],
@@ -115,14 +114,6 @@ impl HandshakeMessage {
                 }
             }
             HandshakeMessage::ViewerHello(h) => {
-                if h.name.chars().count() > MAX_NAME_CHARS {
-                    return too_long("viewer name");
-                }
-                if h.name.chars().any(char::is_control) {
-                    return Err(HandshakeError::Malformed(
-                        "viewer name contains control characters".into(),
-                    ));
-                }
                 if h.public_key.len() > MAX_PUBLIC_KEY {
                     return too_long("public key");
                 }

@@ -6,11 +6,11 @@
 //! ```text
 //! host                                            viewer
 //!  HostHello { nonce_h, [pake_h] }         ------>
-//!                                          <------  ViewerHello { name, rsa_pub, nonce_v,
+//!                                          <------  ViewerHello { rsa_pub, nonce_v,
 //!                                                                 commit = H(r), [pake_v] }
 //!  KeyTransport { OAEP(rsa_pub, K ‖ T1) }  ------>
 //!                                          <------  Reveal { r }
-//!                                          <------  sealed Finished(T)
+//!                                          <------  sealed Finished(T ‖ name)
 //!  sealed Finished(T)                      ------>
 //! ```
 //!

@@ -258,10 +258,16 @@ fn code_length_is_a_parameter() {
 }
 
 #[test]
-fn names_with_control_characters_are_cleaned() {
+fn names_with_control_characters_are_cleaned_and_travel_sealed() {
     let (host, hello) = HostHandshake::start(&config(None), CH, &mut OsRng);
     let viewer = ViewerHandshake::start(&config(None), "Eve\nsession 12345", key(0), CH);
-    let (_, vhello) = viewer.receive(&hello, &mut OsRng).unwrap();
-    let (host, _) = host.receive(&vhello, &mut OsRng).unwrap();
-    assert_eq!(host.viewer_name(), "Evesession 12345");
+    let (viewer, vhello) = viewer.receive(&hello, &mut OsRng).unwrap();
+    let (host, kt) = host.receive(&vhello, &mut OsRng).unwrap();
+    let (_, [reveal, vfin]) = viewer.receive(&kt).unwrap();
+    for f in [&hello, &vhello, &kt, &reveal, &vfin] {
+        let bytes = f.encode();
+        assert!(!bytes.windows(3).any(|w| w == b"Eve"), "name in clear");
+    }
+    let (est, _) = host.receive(&reveal).unwrap().receive(vfin).unwrap();
+    assert_eq!(est.peer_name, "Evesession 12345");
 }

@@ -151,7 +151,6 @@ impl ViewerExpectHostHello {
         rng.fill_bytes(secret.as_mut());
         let msg = HandshakeMessage::ViewerHello(ViewerHello {
             protocol: HANDSHAKE_PROTOCOL,
-            name: self.name,
             public_key: self.key.public_der().to_vec(),
             nonce,
             commitment: commitment(&secret),
@@ -169,6 +168,7 @@ impl ViewerExpectHostHello {
                 secret,
                 code_digits: self.code_digits,
                 key: self.key,
+                name: self.name,
             },
             out,
         ))
@@ -186,6 +186,7 @@ pub struct ViewerExpectKey {
     secret: Zeroizing<[u8; 32]>,
     code_digits: u32,
     key: ViewerKey,
+    name: String,
 }
 
 impl ViewerExpectKey {
@@ -237,7 +238,11 @@ impl ViewerExpectKey {
             self.channel,
             self.seqs.send,
         );
-        let finished = sealer.seal(&transcript)?;
+        // Finished proves we hold the keys; it also carries our name, sealed,
+        // so that only the host learns who is connecting.
+        let mut finished = transcript.to_vec();
+        finished.extend_from_slice(self.name.as_bytes());
+        let finished = sealer.seal(&finished)?;
         Ok((
             ViewerExpectFinished {
                 channel: self.channel,

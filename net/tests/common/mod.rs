@@ -1,0 +1,230 @@
+//! Helpers for the net crate's integration tests: a relay on loopback, a
+//! TCP man-in-the-middle that records or alters bytes, and session set-up.
+#![allow(dead_code)]
+
+use fernsicht_net::SessionNumber;
+use fernsicht_net::client::{
+    HostEvent, HostOptions, HostSession, RelayAddr, ViewerEvent, ViewerOptions, ViewerSession,
+    start_host, start_viewer,
+};
+use fernsicht_net::handshake::{HandshakeConfig, ViewerKey};
+use fernsicht_net::relay::clock::Clock;
+use fernsicht_net::relay::{Relay, RelayConfig, RelayHandle};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+/// How long any one expected event may take before a test fails.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+pub struct TestRelay {
+    pub handle: RelayHandle,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestRelay {
+    pub fn addr(&self) -> RelayAddr {
+        self.handle.addr.into()
+    }
+}
+
+pub async fn relay() -> TestRelay {
+    relay_with(|_| {}).await
+}
+
+pub async fn relay_with(configure: impl FnOnce(&mut RelayConfig)) -> TestRelay {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = RelayConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().to_path_buf());
+    configure(&mut config);
+    let handle = Relay::bind(config).await.unwrap().spawn();
+    TestRelay { handle, dir }
+}
+
+pub fn with_clock(clock: Arc<dyn Clock>) -> impl FnOnce(&mut RelayConfig) {
+    move |c| c.clock = clock
+}
+
+/// Viewer keys are slow to make; tests draw fresh ones from a small pool.
+pub fn key() -> ViewerKey {
+    static KEYS: OnceLock<Mutex<(Vec<ViewerKey>, usize)>> = OnceLock::new();
+    let pool = KEYS.get_or_init(|| {
+        let keys = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| ViewerKey::generate(&mut rand::rngs::OsRng).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        Mutex::new((keys, 0))
+    });
+    let mut p = pool.lock().unwrap();
+    p.1 += 1;
+    p.0[p.1 % p.0.len()].clone()
+}
+
+pub async fn host(relay: &RelayAddr, password: Option<&str>) -> HostSession {
+    start_host(HostOptions {
+        relay: relay.clone(),
+        handshake: HandshakeConfig::with_password(password),
+    })
+    .await
+    .unwrap()
+}
+
+pub fn viewer_options(
+    relay: &RelayAddr,
+    number: SessionNumber,
+    name: &str,
+    password: Option<&str>,
+) -> ViewerOptions {
+    ViewerOptions {
+        relay: relay.clone(),
+        number,
+        handshake: HandshakeConfig::with_password(password),
+        name: name.into(),
+        key: key(),
+    }
+}
+
+pub async fn viewer(
+    relay: &RelayAddr,
+    number: SessionNumber,
+    name: &str,
+    password: Option<&str>,
+) -> ViewerSession {
+    start_viewer(viewer_options(relay, number, name, password))
+        .await
+        .unwrap()
+}
+
+/// Next event, or a test failure after [`WAIT`].
+pub async fn next<T: std::fmt::Debug>(rx: &mut mpsc::UnboundedReceiver<T>) -> T {
+    tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .expect("timed out waiting for an event")
+        .expect("event stream closed")
+}
+
+/// Skips events until one matches.
+pub async fn until<T: std::fmt::Debug>(
+    rx: &mut mpsc::UnboundedReceiver<T>,
+    mut pred: impl FnMut(&T) -> bool,
+) -> T {
+    loop {
+        let e = next(rx).await;
+        if pred(&e) {
+            return e;
+        }
+    }
+}
+
+pub async fn host_request(host: &mut HostSession) -> HostEvent {
+    until(&mut host.events, |e| {
+        matches!(e, HostEvent::ViewerRequest { .. })
+    })
+    .await
+}
+
+pub async fn viewer_code(v: &mut ViewerSession) -> ViewerEvent {
+    until(&mut v.events, |e| matches!(e, ViewerEvent::Code(_))).await
+}
+
+/// What a [`Tap`] does with each whole frame that passes it: it may change
+/// the bytes (empty drops the frame, two frames' worth duplicates it);
+/// returning `false` closes that direction after writing them.
+pub type Alter = Arc<dyn Fn(Direction, &mut Vec<u8>) -> bool + Send + Sync>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From the client towards the relay.
+    Up,
+    /// From the relay towards the client.
+    Down,
+}
+
+/// A TCP forwarder in front of the relay: clients connect to it, it
+/// connects to the relay, and it keeps every byte the relay receives (or
+/// lets a test alter the bytes, frame by frame).
+pub struct Tap {
+    pub addr: RelayAddr,
+    pub to_relay: Arc<Mutex<Vec<u8>>>,
+}
+
+/// Forwards connections to `relay`, recording what goes up.
+pub async fn tap(relay: SocketAddr) -> Tap {
+    tap_altering(relay, None).await
+}
+
+/// Like [`tap`], but each whole frame passes through `alter` first (frames
+/// are re-cut from the stream by their headers, so a test can change,
+/// drop, duplicate or reorder them).
+pub async fn tap_altering(relay: SocketAddr, alter: Option<Alter>) -> Tap {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: RelayAddr = listener.local_addr().unwrap().into();
+    let to_relay = Arc::new(Mutex::new(Vec::new()));
+    let record = to_relay.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = TcpStream::connect(relay).await.unwrap();
+            let (cr, cw) = client.into_split();
+            let (sr, sw) = server.into_split();
+            tokio::spawn(pump(
+                cr,
+                sw,
+                Direction::Up,
+                alter.clone(),
+                Some(record.clone()),
+            ));
+            tokio::spawn(pump(sr, cw, Direction::Down, alter.clone(), None));
+        }
+    });
+    Tap { addr, to_relay }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    dir: Direction,
+    alter: Option<Alter>,
+    record: Option<Arc<Mutex<Vec<u8>>>>,
+) {
+    let mut pending = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        pending.extend_from_slice(&buf[..n]);
+        // Cut whole frames: 16-byte header, length in its last 4 bytes.
+        loop {
+            if pending.len() < 16 {
+                break;
+            }
+            let len = u32::from_be_bytes(pending[12..16].try_into().unwrap()) as usize;
+            if pending.len() < 16 + len {
+                break;
+            }
+            let mut frame: Vec<u8> = pending.drain(..16 + len).collect();
+            let keep_going = match &alter {
+                Some(f) => f(dir, &mut frame),
+                None => true,
+            };
+            if let Some(r) = &record {
+                r.lock().unwrap().extend_from_slice(&frame);
+            }
+            if to.write_all(&frame).await.is_err() || !keep_going {
+                let _ = to.shutdown().await;
+                return;
+            }
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+/// Whether `needle` occurs anywhere in `haystack`.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
