@@ -1,6 +1,6 @@
 //! Helpers for the net crate's integration tests: a relay on loopback, a
 //! TCP man-in-the-middle that records or alters bytes, and session set-up.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)] // test support: a failed set-up is a failed test
 
 use fernsicht_net::SessionNumber;
 use fernsicht_net::client::{
