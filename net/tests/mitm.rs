@@ -1,6 +1,7 @@
 //! A malicious relay that sits in the middle: it swaps the viewer's public
 //! key for its own, runs one handshake with the host (as a viewer) and one
 //! with the viewer (as the host), and would relay between them.
+#![allow(clippy::unwrap_used)] // integration tests: a failed step is a failed test
 
 mod common;
 

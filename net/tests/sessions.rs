@@ -1,4 +1,5 @@
 //! Host and viewers through a real relay on loopback sockets.
+#![allow(clippy::unwrap_used)] // integration tests: a failed step is a failed test
 
 mod common;
 
@@ -338,11 +339,11 @@ async fn relay_drops_a_viewer_that_speaks_for_another_channel() {
     // The relay closes us with a reason, and tells the host we are gone.
     loop {
         let f = r.read_frame().await.unwrap().expect("a Closed event first");
-        if f.header.frame_type == FrameType::Control {
-            if let RelayEvent::Closed { reason } = RelayEvent::from_frame(&f).unwrap() {
-                assert_eq!(reason, LeaveReason::ProtocolViolation);
-                break;
-            }
+        if f.header.frame_type == FrameType::Control
+            && let RelayEvent::Closed { reason } = RelayEvent::from_frame(&f).unwrap()
+        {
+            assert_eq!(reason, LeaveReason::ProtocolViolation);
+            break;
         }
     }
     let left = until(&mut host.events, |e| {

@@ -1,5 +1,6 @@
 //! Frames altered between relay and viewer, or replayed: every change ends
 //! the session with a clear error instead of being accepted.
+#![allow(clippy::unwrap_used)] // integration tests: a failed step is a failed test
 
 mod common;
 
@@ -118,10 +119,10 @@ async fn reordered_frames_are_rejected() {
     let events = session_through(Arc::new(move |dir, f: &mut Vec<u8>| {
         if is_sealed_down(dir, f, 4) {
             *held.lock().unwrap() = Some(std::mem::take(f));
-        } else if is_sealed_down(dir, f, 5) {
-            if let Some(first) = held.lock().unwrap().take() {
-                f.extend_from_slice(&first);
-            }
+        } else if is_sealed_down(dir, f, 5)
+            && let Some(first) = held.lock().unwrap().take()
+        {
+            f.extend_from_slice(&first);
         }
         true
     }))
