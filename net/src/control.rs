@@ -98,7 +98,7 @@ pub enum ControlError {
     NotControl(FrameType),
     #[error("control frame on channel {0}, expected channel 0")]
     WrongChannel(ChannelId),
-    #[error("malformed control message: {0}")]
+    #[error("malformed control message")]
     Malformed(#[from] postcard::Error),
     #[error(transparent)]
     Frame(#[from] FrameError),

@@ -16,6 +16,20 @@ pub mod number;
 pub mod record;
 
 pub use frame::{ChannelId, Frame, FrameError, FrameType};
+
+/// An error and its causes on one line ("a: b: c"), for events and logs
+/// that carry errors as text. Error types here never repeat their cause in
+/// their own message, so nothing is said twice.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
 pub use number::SessionNumber;
 pub mod client;
 pub mod message;

@@ -12,9 +12,9 @@ const READ_BUFFER: usize = 64 * 1024;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum TransportError {
-    #[error("connection lost: {0}")]
+    #[error("connection lost")]
     Io(#[from] io::Error),
-    #[error("the other end sent an invalid frame: {0}")]
+    #[error("the other end sent an invalid frame")]
     Frame(#[from] FrameError),
 }
 

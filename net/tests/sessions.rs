@@ -211,7 +211,7 @@ async fn wrong_number_gets_a_clear_error() {
         ClientError::Refused(JoinRefusal::NoSuchSession)
     ));
     assert_eq!(
-        err.to_string(),
+        fernsicht_net::error_chain(&err),
         "the relay refused: there is no session with this number (it may have ended)"
     );
 }
@@ -232,7 +232,7 @@ async fn unreachable_relay_gets_a_clear_error() {
     .err()
     .expect("nothing listens there");
     assert!(
-        err.to_string()
+        fernsicht_net::error_chain(&err)
             .starts_with(&format!("cannot reach the relay at 127.0.0.1:{port}")),
         "{err}"
     );

@@ -235,7 +235,7 @@ impl Host {
             match flow {
                 Ok(Flow::Continue) => {}
                 Ok(Flow::Stop(end)) => break end,
-                Err(e) => break SessionEnd::Failed(e.to_string()),
+                Err(e) => break SessionEnd::Failed(crate::error_chain(&e)),
             }
         };
         self.emit(HostEvent::Ended(end));
@@ -244,7 +244,7 @@ impl Host {
     async fn on_frame(&mut self, frame: Frame) -> Result<Flow, ClientError> {
         if frame.header.frame_type == FrameType::Control {
             let event = RelayEvent::from_frame(&frame)
-                .map_err(|e| ClientError::RelayProtocol(e.to_string()))?;
+                .map_err(|e| ClientError::RelayProtocol(crate::error_chain(&e)))?;
             return self.on_relay_event(event).await;
         }
         let ch = frame.header.channel;
@@ -270,7 +270,7 @@ impl Host {
                 self.drop_viewer(ch, reason).await?;
                 self.emit(HostEvent::HandshakeFailed {
                     viewer: ch,
-                    error: e.to_string(),
+                    error: crate::error_chain(&e),
                 });
             }
             Err(ViewerFailure::Stream(e)) => {
@@ -567,10 +567,12 @@ impl From<ClientError> for ViewerFailure {
 }
 
 fn open(link: &mut Link, frame: Frame) -> Result<Message, ViewerFailure> {
-    let plain = link
-        .opener
-        .open(frame)
-        .map_err(|e| ViewerFailure::Stream(format!("damaged or tampered stream: {e}")))?;
+    let plain = link.opener.open(frame).map_err(|e| {
+        ViewerFailure::Stream(format!(
+            "damaged or tampered stream: {}",
+            crate::error_chain(&e)
+        ))
+    })?;
     Message::decode(&plain).map_err(|e| ViewerFailure::Stream(e.to_string()))
 }
 

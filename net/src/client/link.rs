@@ -84,5 +84,5 @@ pub(super) async fn first_event(
             "sent session data before answering".into(),
         ));
     }
-    RelayEvent::from_frame(&frame).map_err(|e| ClientError::RelayProtocol(e.to_string()))
+    RelayEvent::from_frame(&frame).map_err(|e| ClientError::RelayProtocol(crate::error_chain(&e)))
 }

@@ -100,14 +100,14 @@ impl FromStr for RelayAddr {
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    #[error("cannot reach the relay at {addr}: {source}")]
+    #[error("cannot reach the relay at {addr}")]
     Connect {
         addr: RelayAddr,
         source: std::io::Error,
     },
     #[error("the relay at {0} did not answer in time")]
     Timeout(RelayAddr),
-    #[error("the relay refused: {0}")]
+    #[error("the relay refused")]
     Refused(#[from] JoinRefusal),
     #[error("the relay closed the connection: {0}")]
     RelayClosed(LeaveReason),
@@ -115,9 +115,9 @@ pub enum ClientError {
     RelayProtocol(String),
     #[error(transparent)]
     Transport(#[from] TransportError),
-    #[error("secure connection failed: {0}")]
+    #[error("secure connection failed")]
     Handshake(#[from] HandshakeError),
-    #[error("the encrypted stream was damaged or tampered with: {0}")]
+    #[error("the encrypted stream was damaged or tampered with")]
     Record(#[from] RecordError),
     #[error("the host did not complete the secure connection in time")]
     HandshakeTimeout,

@@ -175,7 +175,7 @@ impl Viewer {
             match flow {
                 Ok(Flow::Continue) => {}
                 Ok(Flow::Stop(end)) => break end,
-                Err(e) => break SessionEnd::Failed(e.to_string()),
+                Err(e) => break SessionEnd::Failed(crate::error_chain(&e)),
             }
         };
         self.emit(ViewerEvent::Ended(end));
@@ -184,7 +184,7 @@ impl Viewer {
     async fn on_frame(&mut self, frame: Frame) -> Result<Flow, ClientError> {
         if frame.header.frame_type == FrameType::Control {
             return match RelayEvent::from_frame(&frame)
-                .map_err(|e| ClientError::RelayProtocol(e.to_string()))?
+                .map_err(|e| ClientError::RelayProtocol(crate::error_chain(&e)))?
             {
                 RelayEvent::Closed { reason } => Ok(Flow::Stop(SessionEnd::Relay(reason))),
                 RelayEvent::Ping { id } => {

@@ -65,12 +65,12 @@ impl RelayConfig {
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum RelayError {
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("cannot use data directory {dir}: {source}")]
+    #[error("cannot use data directory {dir}")]
     DataDir {
         dir: PathBuf,
         source: std::io::Error,

@@ -27,14 +27,19 @@ const BATCH: usize = 32;
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    #[error("session number store: {0}")]
+    #[error("session number store")]
     Db(#[from] redb::Error),
+    #[error("another relay is using this data directory")]
+    InUse,
     #[error("every session number up to {MAX_DIGITS} digits is used")]
     Exhausted,
 }
 
 fn store_err<E: Into<redb::Error>>(e: E) -> StoreError {
-    StoreError::Db(e.into())
+    match e.into() {
+        redb::Error::DatabaseAlreadyOpen => StoreError::InUse,
+        other => StoreError::Db(other),
+    }
 }
 
 pub struct NumberStore {
