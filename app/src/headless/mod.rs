@@ -5,16 +5,19 @@
 pub mod host;
 pub mod viewer;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
+use std::io::BufRead;
 use tokio::sync::mpsc;
 
-/// Lines typed on stdin, read on their own task so that a session never
+/// Lines typed on stdin, read on their own thread so that a session never
 /// waits for the keyboard. The channel closes at end of input.
+///
+/// A plain thread, not tokio's stdin: tokio reads stdin on a blocking-pool
+/// thread that the runtime waits for at exit, so the process would hang
+/// until the next line of input.
 pub fn stdin_lines() -> mpsc::UnboundedReceiver<String> {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(tokio::io::stdin()).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines().map_while(Result::ok) {
             if tx.send(line).is_err() {
                 break;
             }

@@ -238,7 +238,9 @@ impl Host {
                 Err(e) => break SessionEnd::Failed(crate::error_chain(&e)),
             }
         };
-        self.emit(HostEvent::Ended(end));
+        let Self { writer, events, .. } = self;
+        writer.finish().await;
+        let _ = events.send(HostEvent::Ended(end));
     }
 
     async fn on_frame(&mut self, frame: Frame) -> Result<Flow, ClientError> {

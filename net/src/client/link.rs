@@ -24,12 +24,25 @@ const SEND_QUEUE: usize = 64;
 pub(super) type Reader = FrameReader<OwnedReadHalf>;
 
 /// Sends frames through the connection's writer task.
-#[derive(Clone)]
 pub(super) struct LinkWriter {
     tx: mpsc::Sender<Vec<u8>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
+/// Longest wait for queued frames (the goodbyes) to reach the socket when
+/// a session ends.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(3);
+
 impl LinkWriter {
+    /// Sends what is queued, then closes the connection. Without this, a
+    /// process that exits right after ending its session could lose its
+    /// last frames, and the peer would see a dropped link instead of a
+    /// goodbye.
+    pub(super) async fn finish(self) {
+        drop(self.tx);
+        let _ = tokio::time::timeout(FINISH_TIMEOUT, self.task).await;
+    }
+
     pub(super) async fn send(&self, frame: &Frame) -> Result<(), ClientError> {
         self.tx.send(frame.encode()).await.map_err(|_| {
             ClientError::Transport(TransportError::Io(std::io::Error::new(
@@ -55,7 +68,7 @@ pub(super) async fn connect(addr: &RelayAddr) -> Result<(Reader, LinkWriter), Cl
     let _ = stream.set_nodelay(true);
     let (read, write) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(SEND_QUEUE);
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let mut w = FrameWriter::new(write);
         while let Some(bytes) = rx.recv().await {
             if w.write_raw_buffered(&bytes).await.is_err() {
@@ -67,7 +80,7 @@ pub(super) async fn connect(addr: &RelayAddr) -> Result<(Reader, LinkWriter), Cl
         }
         let _ = w.shutdown().await;
     });
-    Ok((FrameReader::new(read), LinkWriter { tx }))
+    Ok((FrameReader::new(read), LinkWriter { tx, task }))
 }
 
 /// Reads the relay's answer to our first request.

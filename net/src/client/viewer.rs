@@ -178,7 +178,9 @@ impl Viewer {
                 Err(e) => break SessionEnd::Failed(crate::error_chain(&e)),
             }
         };
-        self.emit(ViewerEvent::Ended(end));
+        let Self { writer, events, .. } = self;
+        writer.finish().await;
+        let _ = events.send(ViewerEvent::Ended(end));
     }
 
     async fn on_frame(&mut self, frame: Frame) -> Result<Flow, ClientError> {

@@ -1,0 +1,240 @@
+//! The `fernsicht` binary in headless mode, as a user or a script drives it:
+//! real processes, a real relay on loopback, stdin and stdout.
+#![allow(clippy::unwrap_used)] // integration tests: a failed step is a failed test
+
+use fernsicht_net::relay::{Relay, RelayConfig, RelayHandle};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A running `fernsicht` process with its output as a stream of lines.
+struct App {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl App {
+    fn start(args: &[&str]) -> App {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fernsicht"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = mpsc::channel();
+        for out in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        App {
+            stdin: child.stdin.take().unwrap(),
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a line starting with `prefix` and returns it.
+    fn expect(&mut self, prefix: &str) -> String {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.starts_with(prefix) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no line starting with {prefix:?}; saw {:?}", self.seen),
+            }
+        }
+    }
+
+    fn type_line(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// Waits for the process to exit on its own.
+    fn exit_code(&mut self) -> i32 {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(std::time::Instant::now() < deadline, "process did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn relay() -> (RelayHandle, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = RelayConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().into());
+    (Relay::bind(config).await.unwrap().spawn(), dir)
+}
+
+/// Runs blocking process I/O off the runtime that serves the relay.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn host_and_two_viewers_chat_through_the_cli() {
+    let (relay, _dir) = relay().await;
+    let addr = relay.addr.to_string();
+    blocking(move || {
+        let mut host = App::start(&["host", "--relay", &addr, "--headless", "--accept", "ask"]);
+        let number = host.expect("session ");
+        let number = number.trim_start_matches("session ").to_owned();
+        assert_eq!(number.len(), 5, "{number}");
+
+        let mut viewers = Vec::new();
+        for (name, answer, permission) in [("Ada", "c", "control"), ("Bo", "v", "view-only")] {
+            let mut v = App::start(&[
+                "view",
+                &number,
+                "--relay",
+                &addr,
+                "--headless",
+                "--name",
+                name,
+            ]);
+            let code = v.expect("code ").trim_start_matches("code ").to_owned();
+            assert_eq!(code.len(), 6);
+            let request = host.expect("viewer ");
+            assert!(
+                request.ends_with(&format!("\"{name}\" code {code}")),
+                "host shows {request:?}, viewer shows code {code}"
+            );
+            host.expect("allow ");
+            host.type_line(answer);
+            v.expect("connected e2e aes-256-gcm");
+            assert_eq!(v.expect("allowed "), format!("allowed {permission}"));
+            host.expect(&format!("connected #"));
+            viewers.push(v);
+        }
+
+        host.type_line("Hallo, ich sehe euch");
+        for v in &mut viewers {
+            v.expect("host: Hallo, ich sehe euch");
+        }
+        viewers[0].type_line("hello from Ada");
+        host.expect("#1 Ada: hello from Ada");
+        viewers[1].type_line("hello from Bo");
+        host.expect("#2 Bo: hello from Bo");
+
+        viewers[1].type_line("/quit");
+        host.expect("left #2");
+        assert_eq!(viewers[1].exit_code(), 0);
+        host.type_line("/quit");
+        viewers[0].expect("ended: the host stopped sharing");
+        assert_eq!(viewers[0].exit_code(), 0);
+        assert_eq!(host.exit_code(), 0);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_number_is_a_clear_error() {
+    let (relay, _dir) = relay().await;
+    let addr = relay.addr.to_string();
+    blocking(move || {
+        let mut v = App::start(&["view", "12345", "--relay", &addr, "--headless"]);
+        let line = v.expect("error: ");
+        assert_eq!(
+            line,
+            format!(
+                "error: joining session 12345 via {addr}: the relay refused: there is no session with this number (it may have ended)"
+            )
+        );
+        assert_eq!(v.exit_code(), 2);
+
+        let mut v = App::start(&["view", "12a45", "--headless"]);
+        let line = v.expect("error: ");
+        assert!(line.contains("'a' is not a digit"), "{line}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn passwords_must_match() {
+    let (relay, _dir) = relay().await;
+    let addr = relay.addr.to_string();
+    blocking(move || {
+        let mut host = App::start(&[
+            "host",
+            "--relay",
+            &addr,
+            "--headless",
+            "--accept",
+            "control",
+            "--password",
+            "geheim",
+        ]);
+        let number = host
+            .expect("session ")
+            .trim_start_matches("session ")
+            .to_owned();
+
+        let mut v = App::start(&["view", &number, "--relay", &addr, "--headless"]);
+        let line = v.expect("ended: ");
+        assert!(
+            line.contains("this session is protected by a password"),
+            "{line}"
+        );
+        assert_ne!(v.exit_code(), 0);
+        let line = host.expect("handshake failed #1");
+        assert!(line.contains("the session needs a password"), "{line}");
+
+        let mut v = App::start(&[
+            "view",
+            &number,
+            "--relay",
+            &addr,
+            "--headless",
+            "--password",
+            "falsch",
+        ]);
+        let line = v.expect("ended: ");
+        assert!(line.contains("key confirmation failed"), "{line}");
+        let line = host.expect("handshake failed #2");
+        assert!(line.contains("key confirmation failed"), "{line}");
+
+        let mut v = App::start(&[
+            "view",
+            &number,
+            "--relay",
+            &addr,
+            "--headless",
+            "--password",
+            "geheim",
+        ]);
+        v.expect("connected e2e aes-256-gcm");
+        v.expect("allowed control");
+    })
+    .await;
+}
