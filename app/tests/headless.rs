@@ -134,7 +134,7 @@ async fn host_and_two_viewers_chat_through_the_cli() {
             host.type_line(answer);
             v.expect("connected e2e aes-256-gcm");
             assert_eq!(v.expect("allowed "), format!("allowed {permission}"));
-            host.expect(&format!("connected #"));
+            host.expect("connected #");
             viewers.push(v);
         }
 
