@@ -220,3 +220,22 @@ fn platform_named_key(code: Code) -> Option<enigo::Key> {
 fn platform_named_key(_code: Code) -> Option<enigo::Key> {
     None
 }
+
+#[cfg(all(test, all(unix, not(target_os = "macos"))))]
+mod tests {
+    /// The host's session engine runs input on a thread of its own.
+    #[test]
+    fn the_host_side_can_move_to_another_thread() {
+        fn send<T: Send>() {}
+        send::<crate::HostInput<super::EnigoBackend>>();
+    }
+
+    #[test]
+    fn a_missing_x_server_is_a_connect_error() {
+        let result = super::EnigoBackend::new(&super::EnigoConfig {
+            x11_display: Some(":599".into()),
+            ..Default::default()
+        });
+        assert!(matches!(result, Err(super::BackendError::Connect(_))));
+    }
+}

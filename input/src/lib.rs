@@ -70,6 +70,18 @@
 //!
 //! On X11, [`x11_display_layout`] reads the host's monitors from RandR, and
 //! [`EnigoConfig::x11_display`] names the X server to inject into.
+//!
+//! # Known limits
+//! - enigo reads the host's keymap when it connects. If the host's user
+//!   switches keyboard layout during a session, make a new [`EnigoBackend`]
+//!   (and [`Injector`]) or characters may come out in the old layout.
+//! - Text is typed through the host's keymap where the character is on it,
+//!   so Caps Lock on the host capitalises typed letters.
+//! - On Windows viewers winit reports AltGr as Ctrl+Alt and egui then sends
+//!   no text: AltGr characters arrive as a Ctrl+Alt shortcut instead.
+//! - All viewers in control share the host's one pointer and keyboard.
+//! - On Linux the enigo backend needs an X server (Xorg or XWayland for X
+//!   clients); Wayland-native injection is not wired up.
 
 mod backend;
 mod egui_map;
