@@ -275,8 +275,11 @@ impl EguiMapper {
         pressed: bool,
         out: &mut Vec<InputEvent>,
     ) {
-        // Modifier keys travel as modifier state.
-        if is_modifier(key) {
+        // Modifier keys travel as modifier state. Caps Lock and Num Lock stay
+        // on the viewer: their effect is already in the text it sends, and
+        // toggling them on the host as well would change the case of text
+        // typed there a second time.
+        if is_modifier(key) || matches!(key, egui::Key::CapsLock | egui::Key::NumLock) {
             return;
         }
         let Some(code) = code_of(physical.unwrap_or(key)) else {
@@ -542,6 +545,9 @@ mod tests {
                 key(Key::Z, Key::Y, false, none),
                 key(Key::Enter, Key::Enter, true, none),
                 key(Key::Enter, Key::Enter, false, none),
+                key(Key::CapsLock, Key::CapsLock, true, none),
+                Event::Text("A".into()),
+                key(Key::CapsLock, Key::CapsLock, false, none),
             ],
             &picture(),
         );
@@ -554,6 +560,7 @@ mod tests {
                     logical: None
                 }),
                 InputEvent::KeyUp(Code::Enter),
+                InputEvent::Text("A".into()),
             ]
         );
     }

@@ -79,6 +79,12 @@
 //!   so Caps Lock on the host capitalises typed letters.
 //! - On Windows viewers winit reports AltGr as Ctrl+Alt and egui then sends
 //!   no text: AltGr characters arrive as a Ctrl+Alt shortcut instead.
+//! - A character that is not on the host's keymap (é on a US layout) is typed
+//!   through a spare keycode enigo binds to it. When one such keycode is used
+//!   again within 12 ms (a burst of the same accented character in one text
+//!   event), enigo 0.6 asks the X server to wait 12 ms before the press and
+//!   the release, and keeps that wait for later keys until the next such
+//!   character; `input-bench` shows both cases.
 //! - All viewers in control share the host's one pointer and keyboard.
 //! - On Linux the enigo backend needs an X server (Xorg or XWayland for X
 //!   clients); Wayland-native injection is not wired up.
