@@ -1,0 +1,582 @@
+//! `net-bench`: the figures the secure core promises, measured on this
+//! machine: handshake time without key generation, AES-256-GCM sealing
+//! throughput next to `openssl speed`, and the relay's forwarding throughput
+//! next to a plain loopback copy and a plain `tokio::io::copy` forwarder.
+//!
+//! `cargo run --release -p fernsicht-net --bin net-bench`. Everything runs on
+//! loopback, in a scratch directory that is removed afterwards. Speeds are
+//! in MB/s with MB = 10^6 bytes, as `openssl speed` counts.
+
+use anyhow::{Context, Result, bail};
+use fernsicht_net::client::{
+    HostEvent, HostOptions, ViewerEvent, ViewerOptions, start_host, start_viewer,
+};
+use fernsicht_net::control::{ClientRequest, RELAY_PROTOCOL, RelayEvent};
+use fernsicht_net::frame::{ChannelId, FrameType};
+use fernsicht_net::handshake::{
+    Established, HandshakeConfig, HostHandshake, ViewerHandshake, ViewerKey,
+};
+use fernsicht_net::relay::{Relay, RelayConfig};
+use fernsicht_net::transport::{FrameReader, FrameWriter};
+use rand::rngs::OsRng;
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// In-memory handshakes per configuration.
+const HANDSHAKES: usize = 200;
+/// Host+viewer sessions set up through the relay.
+const SESSIONS: usize = 50;
+/// RSA keys made before anything is timed; handshakes take them in turn.
+const KEYS: usize = 4;
+/// How long each sealing measurement runs.
+const SEAL_TIME: Duration = Duration::from_secs(1);
+/// Bytes streamed per forwarding measurement.
+const STREAM_BYTES: u64 = 1 << 30;
+/// Most bytes in flight between sender and receiver. The relay drops a
+/// viewer whose queue passes 32 MiB (a real host is paced by its encoder);
+/// the same window applies to every forwarding path, so they compare fairly.
+const WINDOW: u64 = 8 << 20;
+const KIB: usize = 1024;
+const MIB: usize = 1024 * 1024;
+
+fn main() -> Result<()> {
+    if cfg!(debug_assertions) {
+        eprintln!("net-bench: this is a debug build; use --release for meaningful figures");
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting tokio")?;
+    let mut table = Table::default();
+
+    eprintln!("net-bench: generating {KEYS} RSA-2048 keys (not timed below)");
+    let mut keygen = Vec::new();
+    let mut keys = Vec::new();
+    for _ in 0..KEYS {
+        let start = Instant::now();
+        keys.push(ViewerKey::generate(&mut OsRng).context("generating an RSA key")?);
+        keygen.push(start.elapsed());
+    }
+
+    eprintln!("net-bench: handshakes");
+    for (label, password) in [
+        ("no password", None),
+        ("with password (SPAKE2)", Some("pw")),
+    ] {
+        let config = HandshakeConfig::with_password(password);
+        let mut times = Vec::with_capacity(HANDSHAKES);
+        for i in 0..HANDSHAKES {
+            let start = Instant::now();
+            let pair = handshake(&config, &keys[i % KEYS], ChannelId(1))?;
+            times.push(start.elapsed());
+            black_box(pair);
+        }
+        table.row(
+            format!("handshake in memory, {label}"),
+            percentiles(&mut times),
+            format!("{HANDSHAKES} runs, both sides, key generation excluded"),
+        );
+    }
+    let (mut full, mut joins) = runtime.block_on(session_setups(&keys))?;
+    table.row(
+        "session set-up through the relay".into(),
+        percentiles(&mut full),
+        format!(
+            "{SESSIONS} runs over loopback: host registers, viewer joins, handshake, \
+             until both sides confirmed keys; key generation excluded"
+        ),
+    );
+    table.row(
+        "  of which: join until keys confirmed".into(),
+        percentiles(&mut joins),
+        "from the viewer's connect; the rest is the host's registration".into(),
+    );
+    table.row(
+        "RSA-2048 key generation (excluded above)".into(),
+        percentiles(&mut keygen),
+        format!("{KEYS} keys; done ahead of time, off the UI thread"),
+    );
+
+    eprintln!("net-bench: sealing");
+    let (mut host, _) = handshake(&HandshakeConfig::default(), &keys[0], ChannelId(1))?;
+    for size in [16 * KIB, MIB] {
+        let plaintext = vec![0x5a; size];
+        let mut bytes = 0u64;
+        let start = Instant::now();
+        while start.elapsed() < SEAL_TIME {
+            black_box(host.sealer.seal(black_box(&plaintext))?);
+            bytes += size as u64;
+        }
+        let elapsed = start.elapsed();
+        table.row(
+            format!("AES-256-GCM seal, record::Sealer, {}", human(size)),
+            mb_per_s(bytes, elapsed),
+            format!("{bytes} bytes in {:.2} s, one core", elapsed.as_secs_f64()),
+        );
+    }
+    let (openssl, detail) = match openssl_speed() {
+        Ok(bytes_per_s) => (
+            format!("{:.0} MB/s", bytes_per_s / 1e6),
+            "openssl speed -evp aes-256-gcm -bytes 16384 -seconds 2, one core".to_owned(),
+        ),
+        Err(OpensslError::NotFound) => ("openssl not found".to_owned(), String::new()),
+        Err(OpensslError::Failed(why)) => ("openssl failed".to_owned(), why),
+    };
+    table.row("AES-256-GCM seal, openssl, 16 KiB".into(), openssl, detail);
+
+    eprintln!("net-bench: forwarding");
+    for size in [64 * KIB, MIB] {
+        for path in [Path::Direct, Path::Copy, Path::CopyBuf, Path::Relay] {
+            let m = runtime.block_on(forward(path, &keys[0], size))?;
+            table.row(
+                format!("{}, {} frames", path.label(), human(size)),
+                mb_per_s(m.bytes, m.elapsed),
+                format!("{}, window {}", moved(&m), human(WINDOW as usize)),
+            );
+        }
+    }
+
+    println!("{}", machine());
+    table.print();
+    Ok(())
+}
+
+/// One whole handshake in memory; returns the host's and the viewer's
+/// established sessions.
+fn handshake(
+    config: &HandshakeConfig,
+    key: &ViewerKey,
+    channel: ChannelId,
+) -> Result<(Established, Established)> {
+    let (host, hello) = HostHandshake::start(config, channel, &mut OsRng);
+    let viewer = ViewerHandshake::start(config, "bench", key.clone(), channel);
+    let (viewer, viewer_hello) = viewer.receive(&hello, &mut OsRng)?;
+    let (host, key_transport) = host.receive(&viewer_hello, &mut OsRng)?;
+    let (viewer, [reveal, viewer_finished]) = viewer.receive(&key_transport)?;
+    let host = host.receive(&reveal)?;
+    let (host, host_finished) = host.receive(viewer_finished)?;
+    let viewer = viewer.receive(host_finished)?;
+    if host.code != viewer.code {
+        bail!("the two sides derived different codes");
+    }
+    Ok((host, viewer))
+}
+
+/// Times host+viewer sessions through a relay task until both sides have
+/// confirmed keys: from the host's registration, and from the viewer's join.
+async fn session_setups(keys: &[ViewerKey]) -> Result<(Vec<Duration>, Vec<Duration>)> {
+    let scratch = Scratch::new("sessions")?;
+    let relay = Relay::bind(RelayConfig::new(loopback(), scratch.0.clone()))
+        .await
+        .context("starting the relay")?
+        .spawn();
+    let addr = relay.addr;
+    let mut full = Vec::with_capacity(SESSIONS);
+    let mut joins = Vec::with_capacity(SESSIONS);
+    for i in 0..SESSIONS {
+        let start = Instant::now();
+        let mut host = start_host(HostOptions {
+            relay: addr.into(),
+            handshake: HandshakeConfig::default(),
+        })
+        .await?;
+        let join = Instant::now();
+        let mut viewer = start_viewer(ViewerOptions {
+            relay: addr.into(),
+            number: host.number,
+            handshake: HandshakeConfig::default(),
+            name: "bench".into(),
+            key: keys[i % keys.len()].clone(),
+        })
+        .await?;
+        let both = async {
+            let host_ready = async {
+                while let Some(event) = host.events.recv().await {
+                    match event {
+                        HostEvent::ViewerRequest { .. } => return Ok(()),
+                        HostEvent::HandshakeFailed { error, .. } => bail!("host: {error}"),
+                        HostEvent::Ended(end) => bail!("host: {end}"),
+                        _ => {}
+                    }
+                }
+                bail!("host: session task gone")
+            };
+            let viewer_ready = async {
+                while let Some(event) = viewer.events.recv().await {
+                    match event {
+                        ViewerEvent::Connected => return Ok(()),
+                        ViewerEvent::Ended(end) => bail!("viewer: {end}"),
+                        _ => {}
+                    }
+                }
+                bail!("viewer: session task gone")
+            };
+            tokio::try_join!(host_ready, viewer_ready)
+        };
+        tokio::time::timeout(Duration::from_secs(10), both)
+            .await
+            .context("a session set-up took over 10 s")??;
+        full.push(start.elapsed());
+        joins.push(join.elapsed());
+        viewer.handle.leave();
+        host.handle.end();
+    }
+    relay.shutdown().await;
+    Ok((full, joins))
+}
+
+/// A few distinct sealed frames of `size` plaintext bytes on `channel`, as
+/// wire bytes: what a host sends a viewer, made before any timing starts.
+fn sealed_frames(key: &ViewerKey, size: usize, channel: ChannelId) -> Result<Vec<Vec<u8>>> {
+    let (mut host, _) = handshake(&HandshakeConfig::default(), key, channel)?;
+    (0..4u8)
+        .map(|i| {
+            let frame = host.sealer.seal(&vec![i; size])?;
+            debug_assert_eq!(frame.header.frame_type, FrameType::Sealed);
+            Ok(frame.encode())
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Path {
+    /// Sender connected straight to the receiver.
+    Direct,
+    /// A `tokio::io::copy` task in between: the plainest forwarder (it
+    /// moves 8 KiB per read).
+    Copy,
+    /// The same with a 64 KiB read buffer (`tokio::io::copy_buf`), the
+    /// relay's own read buffer size.
+    CopyBuf,
+    /// A `Relay` task in between, host to viewer.
+    Relay,
+}
+
+impl Path {
+    fn label(self) -> &'static str {
+        match self {
+            Path::Direct => "loopback TCP, direct",
+            Path::Copy => "loopback TCP via tokio::io::copy",
+            Path::CopyBuf => "loopback TCP via copy_buf, 64 KiB buffer",
+            Path::Relay => "loopback TCP via the relay",
+        }
+    }
+}
+
+/// Bytes a forwarding run moved and how long the receiver took to get them.
+struct Moved {
+    bytes: u64,
+    elapsed: Duration,
+}
+
+/// Streams at least [`STREAM_BYTES`] of sealed frames of `size` plaintext
+/// bytes along `path`.
+async fn forward(path: Path, key: &ViewerKey, size: usize) -> Result<Moved> {
+    match path {
+        Path::Direct => {
+            let frames = sealed_frames(key, size, ChannelId(1))?;
+            let listener = TcpListener::bind(loopback()).await?;
+            let sender = connect(listener.local_addr()?).await?;
+            let (receiver, _) = listener.accept().await?;
+            receiver.set_nodelay(true)?;
+            stream(FrameWriter::new(sender), FrameReader::new(receiver), frames).await
+        }
+        Path::Copy | Path::CopyBuf => {
+            let frames = sealed_frames(key, size, ChannelId(1))?;
+            let to_receiver = TcpListener::bind(loopback()).await?;
+            let to_forwarder = TcpListener::bind(loopback()).await?;
+            let receiver_addr = to_receiver.local_addr()?;
+            let forwarder_addr = to_forwarder.local_addr()?;
+            let forwarder = tokio::spawn(async move {
+                let (mut inbound, _) = to_forwarder.accept().await?;
+                inbound.set_nodelay(true)?;
+                let mut outbound = connect(receiver_addr).await?;
+                let copied = match path {
+                    Path::CopyBuf => {
+                        let mut inbound = BufReader::with_capacity(64 * KIB, inbound);
+                        tokio::io::copy_buf(&mut inbound, &mut outbound).await?
+                    }
+                    _ => tokio::io::copy(&mut inbound, &mut outbound).await?,
+                };
+                anyhow::Ok(copied)
+            });
+            let sender = connect(forwarder_addr).await?;
+            let (receiver, _) = to_receiver.accept().await?;
+            receiver.set_nodelay(true)?;
+            let moved = stream(FrameWriter::new(sender), FrameReader::new(receiver), frames).await;
+            forwarder.await??;
+            moved
+        }
+        Path::Relay => relay_stream(key, size).await,
+    }
+}
+
+/// A host and a viewer on raw sockets, speaking the relay protocol through
+/// the public API: register, join, then the host streams to the viewer.
+async fn relay_stream(key: &ViewerKey, size: usize) -> Result<Moved> {
+    let scratch = Scratch::new("relay")?;
+    let relay = Relay::bind(RelayConfig::new(loopback(), scratch.0.clone()))
+        .await
+        .context("starting the relay")?
+        .spawn();
+
+    let (host_read, host_write) = connect(relay.addr).await?.into_split();
+    let (mut host_reader, mut host_writer) =
+        (FrameReader::new(host_read), FrameWriter::new(host_write));
+    host_writer
+        .write_frame(
+            &ClientRequest::Register {
+                protocol: RELAY_PROTOCOL,
+            }
+            .to_frame(),
+        )
+        .await?;
+    let number = match relay_event(&mut host_reader).await? {
+        RelayEvent::Registered { number } => number,
+        other => bail!("the relay answered the registration with {other:?}"),
+    };
+
+    let (viewer_read, viewer_write) = connect(relay.addr).await?.into_split();
+    let (mut viewer_reader, mut viewer_writer) = (
+        FrameReader::new(viewer_read),
+        FrameWriter::new(viewer_write),
+    );
+    viewer_writer
+        .write_frame(
+            &ClientRequest::Join {
+                protocol: RELAY_PROTOCOL,
+                number,
+            }
+            .to_frame(),
+        )
+        .await?;
+    let channel = match relay_event(&mut viewer_reader).await? {
+        RelayEvent::Joined { channel } => channel,
+        other => bail!("the relay answered the join with {other:?}"),
+    };
+    match relay_event(&mut host_reader).await? {
+        RelayEvent::ViewerJoined { channel: c } if c == channel => {}
+        other => bail!("the relay told the host {other:?} instead of the join"),
+    }
+
+    let frames = sealed_frames(key, size, ChannelId(channel))?;
+    let moved = stream(host_writer, viewer_reader, frames).await;
+    drop((host_reader, viewer_writer));
+    relay.shutdown().await;
+    moved
+}
+
+async fn relay_event<R: AsyncRead + Unpin>(reader: &mut FrameReader<R>) -> Result<RelayEvent> {
+    let frame = tokio::time::timeout(Duration::from_secs(10), reader.read_frame())
+        .await
+        .context("the relay did not answer within 10 s")??
+        .context("the relay closed the connection")?;
+    Ok(RelayEvent::from_frame(&frame)?)
+}
+
+/// Sends `frames` round and round until [`STREAM_BYTES`] are out, never more
+/// than [`WINDOW`] ahead of the receiver; returns when the receiver has read
+/// them all.
+async fn stream<W, R>(
+    mut writer: FrameWriter<W>,
+    mut reader: FrameReader<R>,
+    frames: Vec<Vec<u8>>,
+) -> Result<Moved>
+where
+    W: AsyncWrite + Unpin + Send + 'static,
+    R: AsyncRead + Unpin,
+{
+    let (received_tx, mut received_rx) = watch::channel(0u64);
+    let start = Instant::now();
+    let sender = tokio::spawn(async move {
+        let mut sent = 0u64;
+        for frame in frames.iter().cycle() {
+            if sent >= STREAM_BYTES {
+                break;
+            }
+            while sent.saturating_sub(*received_rx.borrow_and_update()) > WINDOW {
+                received_rx.changed().await?;
+            }
+            writer.write_raw(frame).await?;
+            sent += frame.len() as u64;
+        }
+        writer.shutdown().await?;
+        anyhow::Ok(sent)
+    });
+    let mut received = 0u64;
+    while received < STREAM_BYTES {
+        let Some((_, raw)) = reader.read_raw().await? else {
+            bail!("the stream ended after {received} bytes");
+        };
+        received += raw.len() as u64;
+        received_tx.send_replace(received);
+    }
+    let elapsed = start.elapsed();
+    let sent = sender.await??;
+    if sent != received {
+        bail!("sent {sent} bytes but received {received}");
+    }
+    Ok(Moved {
+        bytes: received,
+        elapsed,
+    })
+}
+
+async fn connect(addr: SocketAddr) -> Result<TcpStream> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// AES-256-GCM bytes per second of `openssl speed` for 16 KiB blocks.
+fn openssl_speed() -> Result<f64, OpensslError> {
+    let out = std::process::Command::new("openssl")
+        .args([
+            "speed",
+            "-evp",
+            "aes-256-gcm",
+            "-bytes",
+            "16384",
+            "-seconds",
+            "2",
+        ])
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => OpensslError::NotFound,
+            _ => OpensslError::Failed(e.to_string()),
+        })?;
+    if !out.status.success() {
+        return Err(OpensslError::Failed(
+            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        ));
+    }
+    parse_openssl_speed(&String::from_utf8_lossy(&out.stdout))
+        .ok_or_else(|| OpensslError::Failed("unexpected output of openssl speed".into()))
+}
+
+enum OpensslError {
+    NotFound,
+    Failed(String),
+}
+
+/// Reads the 16384-byte column of `openssl speed` output, which looks like
+/// `type 16384 bytes` over `AES-256-GCM 3533060.65k` (in 1000s of bytes/s).
+fn parse_openssl_speed(text: &str) -> Option<f64> {
+    let header = text.lines().find(|l| l.starts_with("type"))?;
+    let column = header
+        .split_whitespace()
+        .filter(|t| t.bytes().all(|b| b.is_ascii_digit()))
+        .position(|t| t == "16384")?;
+    let row = text
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("aes-256-gcm"))?;
+    let value = row.split_whitespace().nth(1 + column)?;
+    let thousands: f64 = value.trim_end_matches('k').parse().ok()?;
+    Some(thousands * 1000.0)
+}
+
+/// A scratch directory for a relay's state, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Result<Self> {
+        let dir = std::env::temp_dir().join(format!("net-bench-{}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One line about the machine the figures come from.
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, name)| name.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!(
+        "machine: {cores} cores available, {cpu}, {}-{}; release build of fernsicht-net {}",
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        env!("CARGO_PKG_VERSION"),
+    )
+}
+
+fn percentiles(times: &mut [Duration]) -> String {
+    times.sort();
+    let at = |q: f64| {
+        let i = ((times.len().saturating_sub(1)) as f64 * q).round() as usize;
+        times.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    };
+    format!("p50 {:.2} ms, p99 {:.2} ms", at(0.5), at(0.99))
+}
+
+fn mb_per_s(bytes: u64, elapsed: Duration) -> String {
+    format!("{:.0} MB/s", bytes as f64 / elapsed.as_secs_f64() / 1e6)
+}
+
+fn human(bytes: usize) -> String {
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else {
+        format!("{} KiB", bytes / KIB)
+    }
+}
+
+fn moved(m: &Moved) -> String {
+    format!(
+        "{} bytes ({:.2} GiB) in {:.2} s",
+        m.bytes,
+        m.bytes as f64 / (1u64 << 30) as f64,
+        m.elapsed.as_secs_f64()
+    )
+}
+
+/// The results, printed as one Markdown table.
+#[derive(Default)]
+struct Table(Vec<[String; 3]>);
+
+impl Table {
+    fn row(&mut self, what: String, result: String, detail: String) {
+        self.0.push([what, result, detail]);
+    }
+
+    fn print(&self) {
+        let header = ["measurement", "result", "detail"].map(String::from);
+        let mut widths = [0usize; 3];
+        for row in std::iter::once(&header).chain(&self.0) {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let line = |row: &[String; 3]| {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(widths)
+                .map(|(cell, w)| format!("{cell:<w$}"))
+                .collect();
+            println!("| {} |", cells.join(" | "));
+        };
+        line(&header);
+        println!("|{}|", widths.map(|w| "-".repeat(w + 2)).join("|"));
+        for row in &self.0 {
+            line(row);
+        }
+    }
+}
