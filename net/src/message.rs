@@ -67,6 +67,62 @@ pub enum Message {
     Pong {
         id: u64,
     },
+    /// Host → viewer: one H.264 access unit of the shared display.
+    Video(VideoFrame),
+    /// Viewer → host: frame `id` arrived and was decoded. Acknowledgements
+    /// pace what the host sends to this viewer and measure the round trip.
+    VideoAck {
+        id: u64,
+    },
+    /// Viewer → host: the decoder lost sync; please send a keyframe.
+    KeyframeRequest,
+    /// Host → viewer: the host's displays and which one is shared.
+    Displays {
+        displays: Vec<DisplayDesc>,
+        shared: u16,
+    },
+    /// Viewer → host: share display `index` instead.
+    SelectDisplay {
+        index: u16,
+    },
+    /// Host → viewer: what encodes the picture, for the status bar.
+    StreamInfo {
+        encoder: String,
+    },
+    /// Viewer → host: keyboard and mouse events, encoded by the input crate
+    /// (opaque here, so that this crate does not depend on it).
+    Input {
+        #[serde(with = "serde_bytes")]
+        events: Vec<u8>,
+    },
+}
+
+/// One encoded picture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VideoFrame {
+    /// Increases by one per frame the encoder makes (a gap means this
+    /// viewer skipped frames and waits for a keyframe).
+    pub id: u64,
+    pub display: u16,
+    pub width: u32,
+    pub height: u32,
+    pub keyframe: bool,
+    /// When the host captured the picture, in microseconds of the host's
+    /// session clock; for measurements, never for ordering.
+    pub captured_us: u64,
+    #[serde(with = "serde_bytes")]
+    pub data: Vec<u8>,
+}
+
+/// One of the host's displays, as the viewer's display picker shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisplayDesc {
+    pub index: u16,
+    pub name: String,
+    pub x: i32,
+    pub y: i32,
+    pub width: u32,
+    pub height: u32,
 }
 
 #[derive(Debug, Error)]
@@ -92,12 +148,46 @@ impl Message {
                 rest.len()
             )));
         }
-        if let Message::Chat { text } = &msg
-            && text.chars().count() > MAX_CHAT_CHARS
-        {
-            return Err(MessageError::ChatTooLong);
-        }
+        msg.check_bounds()?;
         Ok(msg)
+    }
+}
+
+/// Longest display name or encoder description, in characters.
+const MAX_LABEL_CHARS: usize = 128;
+/// Most displays a host may list.
+const MAX_DISPLAYS: usize = 32;
+
+impl Message {
+    fn check_bounds(&self) -> Result<(), MessageError> {
+        let label = |s: &str| {
+            if s.chars().count() > MAX_LABEL_CHARS {
+                Err(MessageError::Malformed("label too long".into()))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            Message::Chat { text } if text.chars().count() > MAX_CHAT_CHARS => {
+                Err(MessageError::ChatTooLong)
+            }
+            Message::Displays { displays, .. } => {
+                if displays.len() > MAX_DISPLAYS {
+                    return Err(MessageError::Malformed("too many displays".into()));
+                }
+                displays.iter().try_for_each(|d| label(&d.name))
+            }
+            Message::StreamInfo { encoder } => label(encoder),
+            Message::Video(v)
+                if v.width == 0 || v.height == 0 || v.width > 16384 || v.height > 16384 =>
+            {
+                Err(MessageError::Malformed(format!(
+                    "impossible picture size {}x{}",
+                    v.width, v.height
+                )))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -118,6 +208,29 @@ mod tests {
                 reason: ByeReason::Removed,
             },
             Message::Ping { id: 7 },
+            Message::Video(VideoFrame {
+                id: 3,
+                display: 0,
+                width: 1920,
+                height: 1080,
+                keyframe: true,
+                captured_us: 99,
+                data: vec![0, 0, 0, 1, 0x67],
+            }),
+            Message::Input {
+                events: vec![1, 2, 3],
+            },
+            Message::Displays {
+                displays: vec![DisplayDesc {
+                    index: 0,
+                    name: "DP-1".into(),
+                    x: 0,
+                    y: 0,
+                    width: 1920,
+                    height: 1080,
+                }],
+                shared: 0,
+            },
         ] {
             assert_eq!(Message::decode(&m.encode()).unwrap(), m);
         }
