@@ -6,7 +6,7 @@
 use fernsicht_net::control::{ClientRequest, JoinRefusal, LeaveReason, RELAY_PROTOCOL, RelayEvent};
 use fernsicht_net::frame::{Frame, FrameType, HEADER_LEN};
 use fernsicht_net::handshake::{AbortReason, abort_frame};
-use fernsicht_net::message::Message;
+use fernsicht_net::message::{DisplayDesc, Message, VideoFrame};
 use fernsicht_net::number::SessionNumber;
 use fernsicht_net_fuzz::{CHANNEL, concat, host_messages, recording, viewer_messages};
 use std::fs;
@@ -93,7 +93,41 @@ fn main() -> std::io::Result<()> {
     for m in host_messages().iter().chain(&viewer_messages()) {
         seeds.add("message", m.encode());
     }
-    seeds.add("message", Message::Pong { id: u64::MAX }.encode());
+    let more = [
+        Message::Pong { id: u64::MAX },
+        Message::Video(VideoFrame {
+            id: 1,
+            display: 0,
+            width: 1920,
+            height: 1080,
+            keyframe: true,
+            captured_us: 123_456,
+            data: vec![0, 0, 0, 1, 0x67, 0x42],
+        }),
+        Message::VideoAck { id: 1 },
+        Message::KeyframeRequest,
+        Message::Displays {
+            displays: vec![DisplayDesc {
+                index: 0,
+                name: "screen".into(),
+                x: 0,
+                y: 0,
+                width: 1920,
+                height: 1080,
+            }],
+            shared: 0,
+        },
+        Message::SelectDisplay { index: 1 },
+        Message::StreamInfo {
+            encoder: "openh264".into(),
+        },
+        Message::Input {
+            events: vec![1, 2, 3],
+        },
+    ];
+    for m in more {
+        seeds.add("message", m.encode());
+    }
 
     // The mitm target reads a script through `arbitrary` (1.5): four bytes
     // choose the passwords, four each the six handshake tampers (zeros:
