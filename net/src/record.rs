@@ -88,9 +88,18 @@ impl Sealer {
 
     /// Seals `plaintext` into the next frame of this direction.
     pub fn seal(&mut self, plaintext: &[u8]) -> Result<Frame, RecordError> {
-        if plaintext.len() > MAX_PLAINTEXT {
+        let mut buf = Vec::with_capacity(plaintext.len() + TAG_LEN);
+        buf.extend_from_slice(plaintext);
+        self.seal_vec(buf)
+    }
+
+    /// Seals an owned plaintext in place (no copy); the buffer becomes the
+    /// frame's payload.
+    pub fn seal_vec(&mut self, mut payload: Vec<u8>) -> Result<Frame, RecordError> {
+        let len = payload.len();
+        if len > MAX_PLAINTEXT {
             return Err(RecordError::Frame(FrameError::TooLarge {
-                len: plaintext.len(),
+                len,
                 max: MAX_PLAINTEXT,
             }));
         }
@@ -103,10 +112,9 @@ impl Sealer {
             frame_type: FrameType::Sealed,
             channel: self.channel,
             seq,
-            len: (plaintext.len() + TAG_LEN) as u32,
+            len: (len + TAG_LEN) as u32,
         };
-        let mut payload = Vec::with_capacity(plaintext.len() + TAG_LEN);
-        payload.extend_from_slice(plaintext);
+        payload.reserve_exact(TAG_LEN);
         self.cipher
             .seal(
                 &nonce(self.direction, seq),

@@ -64,19 +64,19 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
         let header = Header::parse(&head)?;
         let total = HEADER_LEN + header.len as usize;
-        let mut raw = vec![0u8; total];
-        raw[..HEADER_LEN].copy_from_slice(&head);
-        let mut got = HEADER_LEN;
-        while got < total {
-            let n = self.inner.read(&mut raw[got..]).await?;
-            if n == 0 {
-                return Err(FrameError::Truncated {
-                    have: got,
-                    need: total,
-                }
-                .into());
+        // Grow the buffer as bytes arrive rather than trusting the announced
+        // length: a peer that announces 8 MiB and sends nothing then costs
+        // 64 KiB, not 8 MiB, per connection.
+        let mut raw = Vec::with_capacity(total.min(HEADER_LEN + READ_BUFFER));
+        raw.extend_from_slice(&head);
+        let mut payload = (&mut self.inner).take(header.len as u64);
+        payload.read_to_end(&mut raw).await?;
+        if raw.len() < total {
+            return Err(FrameError::Truncated {
+                have: raw.len(),
+                need: total,
             }
-            got += n;
+            .into());
         }
         Ok(Some((header, raw)))
     }

@@ -580,10 +580,10 @@ fn open(link: &mut Link, frame: Frame) -> Result<Message, ViewerFailure> {
 
 fn seal(link: &mut Link, msg: &Message) -> Result<Frame, ViewerFailure> {
     link.sealer
-        .seal(&msg.encode())
+        .seal_vec(msg.encode())
         .map_err(|e| ViewerFailure::Stream(e.to_string()))
 }
 
 fn seal_or_err(link: &mut Link, msg: &Message) -> Result<Frame, ClientError> {
-    Ok(link.sealer.seal(&msg.encode())?)
+    Ok(link.sealer.seal_vec(msg.encode())?)
 }

@@ -279,7 +279,7 @@ impl Viewer {
                 self.emit(ViewerEvent::PermissionChanged(permission));
             }
             Message::Ping { id } => {
-                let f = link.sealer.seal(&Message::Pong { id }.encode())?;
+                let f = link.sealer.seal_vec(Message::Pong { id }.encode())?;
                 self.writer.send(&f).await?;
             }
             other => self.emit(ViewerEvent::Message(other)),
@@ -296,7 +296,7 @@ impl Viewer {
         match cmd {
             ViewerCommand::Send(message) => {
                 if let Some(State::Allowed(link)) = &mut self.state {
-                    let f = link.sealer.seal(&message.encode())?;
+                    let f = link.sealer.seal_vec(message.encode())?;
                     self.writer.send(&f).await?;
                 }
                 Ok(Flow::Continue)
