@@ -101,6 +101,13 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         self.inner.flush().await
     }
 
+    /// Writes a frame without flushing, for a burst of frames followed by
+    /// [`FrameWriter::flush`].
+    pub async fn write_frame_buffered(&mut self, frame: &Frame) -> io::Result<()> {
+        self.inner.write_all(&frame.header.to_bytes()).await?;
+        self.inner.write_all(&frame.payload).await
+    }
+
     /// Writes bytes that already form whole frames (as read by
     /// [`FrameReader::read_raw`]).
     pub async fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {

@@ -45,7 +45,7 @@ async fn host_and_two_viewers_chat_both_ways_and_the_relay_sees_no_plaintext() {
         viewers.push((id, v));
     }
 
-    host.handle.broadcast(Message::Chat {
+    host.handle.broadcast(&Message::Chat {
         text: "CANARY-FROM-HOST grüße".into(),
     });
     for (_, v) in &mut viewers {
@@ -110,7 +110,7 @@ async fn removing_a_viewer_ends_its_session_and_the_relay_forgets_it() {
         ViewerEvent::Ended(SessionEnd::Peer(ByeReason::Removed))
     );
     // The other viewer is unaffected and the relay dropped the first.
-    host.handle.broadcast(Message::Chat {
+    host.handle.broadcast(&Message::Chat {
         text: "still here".into(),
     });
     assert_eq!(
@@ -147,7 +147,7 @@ async fn denied_viewer_is_told_and_sees_nothing() {
         unreachable!()
     };
     // Chat sent before the decision must not reach the waiting viewer.
-    host.handle.broadcast(Message::Chat {
+    host.handle.broadcast(&Message::Chat {
         text: "private".into(),
     });
     host.handle.decide(id, None);

@@ -35,8 +35,8 @@ async fn session_through(alter: Alter) -> Vec<ViewerEvent> {
     };
     host.handle.decide(id, Some(Permission::Control));
     until(&mut v.events, |e| matches!(e, ViewerEvent::Allowed(_))).await;
-    host.handle.broadcast(Message::Chat { text: "one".into() });
-    host.handle.broadcast(Message::Chat { text: "two".into() });
+    host.handle.broadcast(&Message::Chat { text: "one".into() });
+    host.handle.broadcast(&Message::Chat { text: "two".into() });
     let mut events = Vec::new();
     loop {
         let e = next(&mut v.events).await;

@@ -131,7 +131,7 @@ pub async fn run(args: HostArgs) -> anyhow::Result<ExitCode> {
                 } else if line.trim() == "/quit" {
                     handle.end();
                 } else if !line.is_empty() {
-                    handle.broadcast(Message::Chat { text: line });
+                    handle.broadcast(&Message::Chat { text: line });
                 }
             }
             _ = &mut interrupted => handle.end(),

@@ -66,9 +66,10 @@ enum Command {
     Remove {
         viewer: ChannelId,
     },
+    /// `encoded` is the message encoded once, sealed per viewer.
     Send {
-        viewer: Option<ChannelId>,
-        message: Message,
+        viewers: Option<Vec<ChannelId>>,
+        encoded: Vec<u8>,
     },
     End,
 }
@@ -100,18 +101,24 @@ impl HostHandle {
     }
 
     /// Sends to one allowed viewer.
-    pub fn send_to(&self, viewer: ChannelId, message: Message) {
+    pub fn send_to(&self, viewer: ChannelId, message: &Message) {
+        self.send_to_many(vec![viewer], message);
+    }
+
+    /// Sends one message to several allowed viewers, encoding it once (a
+    /// video frame goes to every viewer that keeps up).
+    pub fn send_to_many(&self, viewers: Vec<ChannelId>, message: &Message) {
         self.send(Command::Send {
-            viewer: Some(viewer),
-            message,
+            viewers: Some(viewers),
+            encoded: message.encode(),
         });
     }
 
     /// Sends to every allowed viewer.
-    pub fn broadcast(&self, message: Message) {
+    pub fn broadcast(&self, message: &Message) {
         self.send(Command::Send {
-            viewer: None,
-            message,
+            viewers: None,
+            encoded: message.encode(),
         });
     }
 
@@ -496,15 +503,15 @@ impl Host {
                     });
                 }
             }
-            Command::Send { viewer, message } => {
-                let targets: Vec<ChannelId> = match viewer {
-                    Some(v) => vec![v],
+            Command::Send { viewers, encoded } => {
+                let targets: Vec<ChannelId> = match viewers {
+                    Some(v) => v,
                     None => self.viewers.keys().copied().collect(),
                 };
                 for ch in targets {
                     if let Some(Slot::Active(link, _)) = self.viewers.get_mut(&ch) {
-                        let f = seal_or_err(link, &message)?;
-                        self.writer.send(&f).await?;
+                        let f = link.sealer.seal(&encoded)?;
+                        self.writer.send_owned(f).await?;
                     }
                 }
             }

@@ -25,7 +25,7 @@ pub(super) type Reader = FrameReader<OwnedReadHalf>;
 
 /// Sends frames through the connection's writer task.
 pub(super) struct LinkWriter {
-    tx: mpsc::Sender<Vec<u8>>,
+    tx: mpsc::Sender<Frame>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -44,7 +44,12 @@ impl LinkWriter {
     }
 
     pub(super) async fn send(&self, frame: &Frame) -> Result<(), ClientError> {
-        self.tx.send(frame.encode()).await.map_err(|_| {
+        self.send_owned(frame.clone()).await
+    }
+
+    /// Sends a frame without copying it.
+    pub(super) async fn send_owned(&self, frame: Frame) -> Result<(), ClientError> {
+        self.tx.send(frame).await.map_err(|_| {
             ClientError::Transport(TransportError::Io(std::io::Error::new(
                 std::io::ErrorKind::BrokenPipe,
                 "connection to the relay closed",
@@ -67,11 +72,11 @@ pub(super) async fn connect(addr: &RelayAddr) -> Result<(Reader, LinkWriter), Cl
     })?;
     let _ = stream.set_nodelay(true);
     let (read, write) = stream.into_split();
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(SEND_QUEUE);
+    let (tx, mut rx) = mpsc::channel::<Frame>(SEND_QUEUE);
     let task = tokio::spawn(async move {
         let mut w = FrameWriter::new(write);
-        while let Some(bytes) = rx.recv().await {
-            if w.write_raw_buffered(&bytes).await.is_err() {
+        while let Some(frame) = rx.recv().await {
+            if w.write_frame_buffered(&frame).await.is_err() {
                 return;
             }
             if rx.is_empty() && w.flush().await.is_err() {
