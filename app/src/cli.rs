@@ -85,4 +85,18 @@ pub struct ViewArgs {
     /// Name shown to the host (default: your user name).
     #[arg(long)]
     pub name: Option<String>,
+    /// Leave after this many pictures were decoded.
+    #[arg(long, value_name = "N")]
+    pub frames: Option<u64>,
+    /// Save the newest picture as PNG when leaving.
+    #[arg(long, value_name = "PNG")]
+    pub screenshot: Option<std::path::PathBuf>,
+    /// Write the received H.264 elementary stream to this file.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<std::path::PathBuf>,
+    /// Run a script of input and screenshot commands once the picture is
+    /// there, then leave (see `fernsicht help view`): move X Y, click
+    /// left|right|middle, type TEXT, key ctrl+a, wait-frames N, screenshot PNG.
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<std::path::PathBuf>,
 }

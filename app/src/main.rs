@@ -1,15 +1,9 @@
-//! `fernsicht`: end-to-end encrypted remote support.
-//!
-//! `fernsicht host` shares this screen under a session number;
-//! `fernsicht view NUMBER` connects to one. With `--headless` both run in
-//! the terminal (for automation and tests); the window comes with the GUI.
-
-mod cli;
-mod embedded;
-mod headless;
+//! `fernsicht`: end-to-end encrypted remote support (see the library's
+//! docs for the parts).
 
 use clap::Parser;
-use cli::{Cli, Command};
+use fernsicht::cli::{Cli, Command};
+use fernsicht::headless;
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()

@@ -1,14 +1,16 @@
-//! `fernsicht host --headless`.
+//! `fernsicht host --headless`: shares this screen ($DISPLAY) from the
+//! terminal.
 
 use crate::cli::{Accept, HostArgs};
 use crate::embedded;
+use crate::engine::{HostEngine, HostEngineConfig, HostUpdate};
 use crate::say;
 use fernsicht_net::ChannelId;
-use fernsicht_net::client::{HostEvent, HostOptions, RelayAddr, SessionEnd, start_host};
-use fernsicht_net::handshake::HandshakeConfig;
-use fernsicht_net::message::{Message, Permission};
+use fernsicht_net::client::RelayAddr;
+use fernsicht_net::message::Permission;
 use std::collections::{HashMap, VecDeque};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// A viewer waiting for the person's answer.
 struct Pending {
@@ -27,10 +29,7 @@ fn prompt(p: &Pending) {
 }
 
 pub async fn run(args: HostArgs) -> anyhow::Result<ExitCode> {
-    if !args.headless {
-        say!("the window is not built yet: running in the terminal (--headless)");
-    }
-    let (relay_addr, _embedded) = match args.relay {
+    let (relay, _embedded) = match args.relay {
         Some(addr) => (addr, None),
         None => {
             let relay = embedded::start(args.listen).await?;
@@ -39,30 +38,29 @@ pub async fn run(args: HostArgs) -> anyhow::Result<ExitCode> {
             (local, Some(relay))
         }
     };
-    let mut session = start_host(HostOptions {
-        relay: relay_addr,
-        handshake: HandshakeConfig::with_password(args.password.as_deref()),
-    })
-    .await?;
-    say!("session {}", session.number);
+    let mut config = HostEngineConfig::new(relay);
+    config.password = args.password;
+    let mut engine = HostEngine::start(config, &tokio::runtime::Handle::current(), Arc::new(|| {}));
 
-    let handle = session.handle.clone();
     let mut lines = super::stdin_lines();
     let mut pending: VecDeque<Pending> = VecDeque::new();
     let mut names: HashMap<ChannelId, String> = HashMap::new();
     let mut stdin_open = true;
+    // Ending after we asked for it is success; anything else is not.
+    let mut stopping = false;
     let interrupted = super::interrupted();
     tokio::pin!(interrupted);
     loop {
         tokio::select! {
-            event = session.events.recv() => {
-                let Some(event) = event else { return Ok(ExitCode::FAILURE) };
-                match event {
-                    HostEvent::ViewerRequest { viewer, name, code } => {
+            update = engine.update() => {
+                let Some(update) = update else { return Ok(ExitCode::FAILURE) };
+                match update {
+                    HostUpdate::SessionNumber(n) => say!("session {n}"),
+                    HostUpdate::Request { viewer, name, code } => {
                         say!("viewer {viewer} \"{name}\" code {code}");
                         match args.accept {
-                            Accept::View => handle.decide(viewer, Some(Permission::ViewOnly)),
-                            Accept::Control => handle.decide(viewer, Some(Permission::Control)),
+                            Accept::View => engine.decide(viewer, Some(Permission::ViewOnly)),
+                            Accept::Control => engine.decide(viewer, Some(Permission::Control)),
                             Accept::Ask => {
                                 let p = Pending { viewer, name, code: code.to_string() };
                                 if pending.is_empty() {
@@ -72,31 +70,28 @@ pub async fn run(args: HostArgs) -> anyhow::Result<ExitCode> {
                             }
                         }
                     }
-                    HostEvent::ViewerConnected { viewer, name, permission } => {
-                        say!("connected {viewer} \"{name}\" {permission}");
+                    HostUpdate::Connected { viewer, name, permission, link } => {
+                        say!("connected {viewer} \"{name}\" {permission} {link}");
                         names.insert(viewer, name);
                     }
-                    HostEvent::ViewerLeft { viewer, reason } => {
+                    HostUpdate::PermissionChanged { viewer, permission } => {
+                        say!("permission {viewer} {permission}");
+                    }
+                    HostUpdate::Left { viewer, reason } => {
                         pending.retain(|p| p.viewer != viewer);
                         names.remove(&viewer);
                         say!("left {viewer}: {reason}");
                     }
-                    HostEvent::HandshakeFailed { viewer, error } => {
+                    HostUpdate::HandshakeFailed { viewer, error } => {
                         say!("handshake failed {viewer}: {error}");
                     }
-                    HostEvent::Message { viewer, message: Message::Chat { text } } => {
-                        let name = names.get(&viewer).map(String::as_str).unwrap_or("?");
-                        say!("{viewer} {name}: {text}");
+                    HostUpdate::Chat { viewer, name, text } => say!("{viewer} {name}: {text}"),
+                    HostUpdate::Encoder(e) => say!("encoder {e}"),
+                    HostUpdate::Warning(w) => say!("warning: {w}"),
+                    HostUpdate::Ended(reason) => {
+                        say!("ended: {reason}");
+                        return Ok(if stopping { ExitCode::SUCCESS } else { ExitCode::FAILURE });
                     }
-                    HostEvent::Message { .. } => {}
-                    HostEvent::Ended(end) => {
-                        say!("ended: {end}");
-                        return Ok(match end {
-                            SessionEnd::Local => ExitCode::SUCCESS,
-                            _ => ExitCode::FAILURE,
-                        });
-                    }
-                    _ => {}
                 }
             }
             line = lines.recv(), if stdin_open => {
@@ -115,7 +110,7 @@ pub async fn run(args: HostArgs) -> anyhow::Result<ExitCode> {
                     };
                     match decision {
                         Some(d) => {
-                            handle.decide(p.viewer, d);
+                            engine.decide(p.viewer, d);
                             pending.pop_front();
                             if let Some(next) = pending.front() {
                                 prompt(next);
@@ -125,16 +120,28 @@ pub async fn run(args: HostArgs) -> anyhow::Result<ExitCode> {
                     }
                 } else if let Some(rest) = line.strip_prefix("/remove ") {
                     match rest.trim().trim_start_matches('#').parse::<u16>() {
-                        Ok(n) => handle.remove(ChannelId(n)),
+                        Ok(n) => engine.remove(ChannelId(n)),
                         Err(_) => say!("usage: /remove N (the viewer's #number)"),
                     }
+                } else if let Some(rest) = line.strip_prefix("/view ") {
+                    if let Ok(n) = rest.trim().trim_start_matches('#').parse::<u16>() {
+                        engine.set_permission(ChannelId(n), Permission::ViewOnly);
+                    }
+                } else if let Some(rest) = line.strip_prefix("/control ") {
+                    if let Ok(n) = rest.trim().trim_start_matches('#').parse::<u16>() {
+                        engine.set_permission(ChannelId(n), Permission::Control);
+                    }
                 } else if line.trim() == "/quit" {
-                    handle.end();
+                    stopping = true;
+                    engine.stop();
                 } else if !line.is_empty() {
-                    handle.broadcast(&Message::Chat { text: line });
+                    engine.chat(line);
                 }
             }
-            _ = &mut interrupted => handle.end(),
+            _ = &mut interrupted, if !stopping => {
+                stopping = true;
+                engine.stop();
+            }
         }
     }
 }

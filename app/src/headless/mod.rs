@@ -3,6 +3,7 @@
 //! parse it.
 
 pub mod host;
+mod script;
 pub mod viewer;
 
 use std::io::BufRead;

@@ -1,12 +1,20 @@
-//! `fernsicht view NUMBER --headless`.
+//! `fernsicht view NUMBER --headless`: watches (and, with a script,
+//! controls) a session from the terminal.
 
+use super::script::{self, Step};
 use crate::cli::ViewArgs;
+use crate::engine::{
+    RemoteFrame, ViewerEngine, ViewerEngineConfig, ViewerStats, ViewerUpdate, prewarm_viewer_key,
+};
 use crate::say;
 use anyhow::Context;
-use fernsicht_net::client::{SessionEnd, ViewerEvent, ViewerOptions, start_viewer};
-use fernsicht_net::handshake::{HandshakeConfig, ViewerKey};
-use fernsicht_net::message::{ByeReason, Message};
+use fernsicht_input::DisplayId;
+use fernsicht_net::message::DisplayDesc;
+use std::collections::VecDeque;
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+use tokio::sync::Notify as TokioNotify;
 
 fn default_name() -> String {
     std::env::var("USER")
@@ -14,61 +22,166 @@ fn default_name() -> String {
         .unwrap_or_else(|_| "helper".into())
 }
 
-pub async fn run(args: ViewArgs) -> anyhow::Result<ExitCode> {
-    if !args.headless {
-        say!("the window is not built yet: running in the terminal (--headless)");
-    }
-    // Key generation takes a few hundred milliseconds: off the async threads.
-    let key = tokio::task::spawn_blocking(|| ViewerKey::generate(&mut rand::rngs::OsRng))
-        .await
-        .context("key generation task failed")?
-        .context("generating the RSA key pair")?;
-    let mut session = start_viewer(ViewerOptions {
-        relay: args.relay.clone(),
-        number: args.number,
-        handshake: HandshakeConfig::with_password(args.password.as_deref()),
-        name: args.name.unwrap_or_else(default_name),
-        key,
-    })
-    .await
-    .with_context(|| format!("joining session {} via {}", args.number, args.relay))?;
+/// Saves a picture as PNG.
+fn save_png(frame: &RemoteFrame, path: &Path) -> anyhow::Result<()> {
+    image::save_buffer(
+        path,
+        &frame.rgba,
+        frame.width,
+        frame.height,
+        image::ExtendedColorType::Rgba8,
+    )
+    .with_context(|| format!("writing {}", path.display()))
+}
 
-    let handle = session.handle.clone();
+pub async fn run(args: ViewArgs) -> anyhow::Result<ExitCode> {
+    prewarm_viewer_key();
+    let mut steps: VecDeque<Step> = match &args.script {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the script {}", path.display()))?;
+            script::parse(&text)?.into()
+        }
+        None => VecDeque::new(),
+    };
+    let scripted = args.script.is_some();
+    let wake = Arc::new(TokioNotify::new());
+    let notify = {
+        let wake = wake.clone();
+        Arc::new(move || wake.notify_one())
+    };
+    let mut engine = ViewerEngine::start(
+        ViewerEngineConfig {
+            relay: args.relay.clone(),
+            number: args.number,
+            password: args.password.clone(),
+            name: args.name.clone().unwrap_or_else(default_name),
+            record: args.record.clone(),
+        },
+        &tokio::runtime::Handle::current(),
+        notify,
+    );
+
+    let handle_lines = !scripted;
     let mut lines = super::stdin_lines();
-    let mut stdin_open = true;
+    let mut stdin_open = handle_lines;
+    let mut shared: Option<DisplayDesc> = None;
+    let mut allowed = false;
+    let mut joined = false;
+    let mut leaving = false;
+    // Frames decoded when the current wait-frames step began, and how many.
+    let mut waiting: Option<(u64, u64)> = None;
     let interrupted = super::interrupted();
     tokio::pin!(interrupted);
     loop {
+        // Progress of --frames and the script, whenever anything happened.
+        let decoded = engine.stats().frames_decoded;
+        if !leaving {
+            if let Some(n) = args.frames
+                && decoded >= n
+                && steps.is_empty()
+            {
+                leaving = true;
+                engine.leave();
+            }
+            if allowed && decoded > 0 {
+                if let Some(display) = &shared {
+                    run_steps(&engine, &mut steps, &mut waiting, decoded, display)?;
+                }
+                if scripted && steps.is_empty() && args.frames.is_none() {
+                    leaving = true;
+                    engine.leave();
+                }
+            }
+        }
         tokio::select! {
-            event = session.events.recv() => {
-                let Some(event) = event else { return Ok(ExitCode::FAILURE) };
-                match event {
-                    ViewerEvent::Code(code) => say!("code {code}"),
-                    ViewerEvent::Connected => {
+            update = engine.update() => {
+                let Some(update) = update else { return Ok(ExitCode::FAILURE) };
+                match update {
+                    ViewerUpdate::Code(code) => {
+                        joined = true;
+                        say!("code {code}");
+                    }
+                    ViewerUpdate::Connected => {
                         say!("connected e2e aes-256-gcm");
                         say!("waiting for the host to allow the connection");
                     }
-                    ViewerEvent::Allowed(p) => say!("allowed {p}"),
-                    ViewerEvent::PermissionChanged(p) => say!("permission {p}"),
-                    ViewerEvent::Message(Message::Chat { text }) => say!("host: {text}"),
-                    ViewerEvent::Message(_) => {}
-                    ViewerEvent::Ended(end) => {
-                        say!("ended: {end}");
-                        return Ok(match end {
-                            SessionEnd::Local | SessionEnd::Peer(ByeReason::HostStopped) => ExitCode::SUCCESS,
-                            _ => ExitCode::FAILURE,
-                        });
+                    ViewerUpdate::Allowed(p) => {
+                        allowed = true;
+                        say!("allowed {p}");
                     }
-                    _ => {}
+                    ViewerUpdate::PermissionChanged(p) => say!("permission {p}"),
+                    ViewerUpdate::Displays { displays, shared: index } => {
+                        for d in &displays {
+                            say!("display {} {} {}x{}", d.index, d.name, d.width, d.height);
+                        }
+                        shared = displays.into_iter().find(|d| d.index == index);
+                    }
+                    ViewerUpdate::Encoder(e) => say!("encoder {e}"),
+                    ViewerUpdate::Chat(text) => say!("host: {text}"),
+                    ViewerUpdate::Ended(reason) if !joined => {
+                        // Never got as far as a handshake: a plain error.
+                        eprintln!("error: {reason}");
+                        return Ok(ExitCode::from(2));
+                    }
+                    ViewerUpdate::Ended(reason) => {
+                        let stats: ViewerStats = engine.stats();
+                        say!("frames {}", stats.frames_decoded);
+                        if let (Some(path), Some(frame)) = (&args.screenshot, engine.newest_frame()) {
+                            save_png(&frame, path)?;
+                            say!("screenshot {}", path.display());
+                        }
+                        say!("ended: {reason}");
+                        let clean = leaving || reason == "the host stopped sharing";
+                        return Ok(if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+                    }
                 }
             }
+            _ = wake.notified() => {}
             line = lines.recv(), if stdin_open => match line {
-                Some(line) if line.trim() == "/quit" => handle.leave(),
-                Some(line) if !line.is_empty() => handle.send(Message::Chat { text: line }),
+                Some(line) if line.trim() == "/quit" => {
+                    leaving = true;
+                    engine.leave();
+                }
+                Some(line) if !line.is_empty() => engine.chat(line),
                 Some(_) => {}
                 None => stdin_open = false,
             },
-            _ = &mut interrupted => handle.leave(),
+            _ = &mut interrupted, if !leaving => {
+                leaving = true;
+                engine.leave();
+            }
         }
     }
+}
+
+/// Runs script steps until one has to wait for pictures.
+fn run_steps(
+    engine: &ViewerEngine,
+    steps: &mut VecDeque<Step>,
+    waiting: &mut Option<(u64, u64)>,
+    decoded: u64,
+    display: &DisplayDesc,
+) -> anyhow::Result<()> {
+    let id = DisplayId::new(display.name.clone());
+    while let Some(step) = steps.front() {
+        match step {
+            Step::WaitFrames(n) => {
+                let (start, n) = *waiting.get_or_insert((decoded, *n));
+                if decoded < start + n {
+                    return Ok(());
+                }
+                *waiting = None;
+            }
+            Step::Screenshot(path) => {
+                if let Some(frame) = engine.newest_frame() {
+                    save_png(&frame, path)?;
+                    say!("screenshot {}", path.display());
+                }
+            }
+            other => engine.send_input(&other.events(&id, display.width, display.height)),
+        }
+        steps.pop_front();
+    }
+    Ok(())
 }
