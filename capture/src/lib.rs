@@ -67,6 +67,8 @@ pub mod pipeline;
 pub mod quality;
 pub mod rate;
 #[cfg(feature = "test-support")]
+pub mod scenes;
+#[cfg(feature = "test-support")]
 pub mod testing;
 
 pub use capture::{CaptureError, CapturedFrame, Capturer, DisplayInfo, PixelFormat, list_displays};

@@ -75,6 +75,8 @@ pub struct ViewerStats {
     pub encoder: Option<String>,
     /// Pictures decoded since the start.
     pub frames_decoded: u64,
+    /// Video bytes received since the start.
+    pub bytes_received: u64,
 }
 
 enum UiCommand {
@@ -89,6 +91,7 @@ struct Shared {
     newest: Mutex<Option<Arc<RemoteFrame>>>,
     fresh: Mutex<bool>,
     decoded: AtomicU64,
+    received: AtomicU64,
     fps: Mutex<RateMeter>,
     kbps: Mutex<RateMeter>,
     rtt_ms: Mutex<Option<f32>>,
@@ -119,6 +122,7 @@ impl ViewerEngine {
             newest: Mutex::new(None),
             fresh: Mutex::new(false),
             decoded: AtomicU64::new(0),
+            received: AtomicU64::new(0),
             fps: Mutex::default(),
             kbps: Mutex::default(),
             rtt_ms: Mutex::new(None),
@@ -165,6 +169,7 @@ impl ViewerEngine {
             link: LinkKind::Relayed,
             encoder: lock(&self.shared.encoder).clone(),
             frames_decoded: self.shared.decoded.load(Ordering::Relaxed),
+            bytes_received: self.shared.received.load(Ordering::Relaxed),
         }
     }
 
@@ -270,6 +275,7 @@ async fn run(
                     ViewerEvent::PermissionChanged(p) => emit(ViewerUpdate::PermissionChanged(p)),
                     ViewerEvent::Message(Message::Video(frame)) => {
                         lock(&shared.kbps).record(Instant::now(), frame.data.len() as u64);
+                        shared.received.fetch_add(frame.data.len() as u64, Ordering::Relaxed);
                         if let Some(r) = &mut record
                             && let Err(e) = r.write_all(&frame.data)
                         {
