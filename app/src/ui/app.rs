@@ -267,16 +267,22 @@ impl FernsichtApp {
 
     /// Moves the host engine's updates into its screen, trying the next
     /// relay when one gives no number.
-    fn pump_host(&mut self) {
+    fn pump_host(&mut self, ctx: &egui::Context) {
         let Some(host) = &mut self.host else { return };
         let Some(engine) = &mut host.engine else {
             return;
         };
         let mut retry = None;
         while let Some(update) = engine.try_update() {
-            if let engine::HostUpdate::SessionNumber(n) = &update {
+            match &update {
                 // For scripts and tests, as the headless host prints it.
-                say!("session {n}");
+                engine::HostUpdate::SessionNumber(n) => say!("session {n}"),
+                // Someone is waiting for an answer: the window may be
+                // behind others.
+                engine::HostUpdate::Request { .. } => ctx.send_viewport_cmd(
+                    egui::ViewportCommand::RequestUserAttention(egui::UserAttentionType::Critical),
+                ),
+                _ => {}
             }
             if let engine::HostUpdate::Ended(reason) = &update
                 && host.screen.number().is_none()
@@ -443,7 +449,7 @@ impl FernsichtApp {
 
 impl eframe::App for FernsichtApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
-        self.pump_host();
+        self.pump_host(ctx);
         self.pump_viewer(ctx);
     }
 

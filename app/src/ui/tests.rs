@@ -609,6 +609,58 @@ fn picture_is_a_texture_and_clicks_on_it_reach_the_host_only_with_control() {
 }
 
 #[test]
+fn keyboard_goes_to_the_host_only_while_the_picture_has_focus() {
+    let mut harness = viewer_harness();
+    harness
+        .state_mut()
+        .apply(ViewerUpdate::Allowed(Permission::Control));
+    harness.state_mut().apply(ViewerUpdate::Displays {
+        displays: vec![display(0, "DP-1", 0)],
+        shared: 0,
+    });
+    harness.state_mut().show_chat = true;
+    let ctx = harness.ctx.clone();
+    harness.state_mut().show_frame(&ctx, &picture(0));
+    settle(&mut harness);
+
+    let texts = |harness: &mut Harness<'_, ViewerScreen>| -> Vec<String> {
+        harness
+            .take_actions_for_test()
+            .into_iter()
+            .flat_map(|a| match a {
+                ViewerAction::Input(events) => events,
+                _ => Vec::new(),
+            })
+            .filter_map(|e| match e {
+                InputEvent::Text(t) => Some(t),
+                _ => None,
+            })
+            .collect()
+    };
+
+    // Typing before the picture was clicked stays here.
+    harness.event(egui::Event::Text("no".into()));
+    settle(&mut harness);
+    assert!(texts(&mut harness).is_empty());
+
+    let centre = harness.state().picture_rect().unwrap().center();
+    click_at(&mut harness, centre);
+    harness.event(egui::Event::Text("hi".into()));
+    settle(&mut harness);
+    assert_eq!(texts(&mut harness), ["hi"]);
+
+    // The chat field takes the keyboard: typing goes there, not to the host.
+    harness
+        .get_by_role_and_label(Role::TextInput, "Chat")
+        .focus();
+    settle(&mut harness);
+    harness.event(egui::Event::Text("chat".into()));
+    settle(&mut harness);
+    assert!(texts(&mut harness).is_empty());
+    assert_eq!(harness.state().chat.draft, "chat");
+}
+
+#[test]
 fn forwarding_switch_stops_input() {
     let mut harness = viewer_harness();
     harness

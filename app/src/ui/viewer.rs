@@ -81,6 +81,8 @@ pub struct ViewerScreen {
     mapper: EguiMapper,
     /// Whether the mapper may hold keys or buttons on the host.
     forwarding: bool,
+    /// Whether the picture had the keyboard last frame.
+    picture_focused: bool,
     actions: Vec<ViewerAction>,
 }
 
@@ -104,6 +106,7 @@ impl ViewerScreen {
             picture_rect: None,
             mapper: EguiMapper::new(),
             forwarding: false,
+            picture_focused: false,
             actions: Vec::new(),
         }
     }
@@ -486,12 +489,15 @@ fn forward_input(
         viewer.stop_forwarding();
         return;
     };
-    if response.clicked() || response.drag_started() {
+    // A press on the picture gives it the keyboard.
+    if response.is_pointer_button_down_on() {
         response.request_focus();
     }
     let focused = response.has_focus();
     if focused {
-        // Keep Tab and the arrows for the host instead of moving egui's focus.
+        // Tab, the arrows and Escape go to the host instead of moving
+        // egui's focus; clicking outside the picture takes the keyboard
+        // back.
         ui.memory_mut(|m| {
             m.set_focus_lock_filter(
                 response.id,
@@ -499,18 +505,18 @@ fn forward_input(
                     tab: true,
                     horizontal_arrows: true,
                     vertical_arrows: true,
-                    escape: false,
+                    escape: true,
                 },
             );
         });
-    } else if viewer.forwarding {
-        // Focus went elsewhere: let go of held keys (buttons follow below
-        // when released).
+    } else if viewer.picture_focused {
+        // The keyboard went elsewhere: let go of what is held on the host.
         let release = viewer.mapper.release_all();
         if !release.is_empty() {
             viewer.actions.push(ViewerAction::Input(release));
         }
     }
+    viewer.picture_focused = focused;
     let events: Vec<egui::Event> = ui.input(|i| {
         i.events
             .iter()
