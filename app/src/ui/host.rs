@@ -292,6 +292,10 @@ pub fn get_help_ui(ui: &mut egui::Ui, host: &mut HostScreen) {
         }
     });
 
+    ui.weak(
+        "Only people you allow can see your screen. Everything is end-to-end \
+         encrypted: the relay in between cannot see or change it.",
+    );
     for warning in &host.warnings {
         ui.colored_label(ui.visuals().warn_fg_color, warning);
     }
