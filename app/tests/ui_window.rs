@@ -189,3 +189,54 @@ fn window_opens_with_the_start_screen_and_the_session_number() {
         "the app is still running"
     );
 }
+
+#[test]
+fn without_a_display_plain_fernsicht_shares_in_the_terminal() {
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fernsicht"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("FERNSICHT_RELAY")
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let _app = App(child);
+    let (tx, lines) = mpsc::channel();
+    let tx2 = tx.clone();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = tx2.send(line);
+        }
+    });
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + WAIT;
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.starts_with("session ")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("no session in the terminal; saw {seen:?}"),
+        }
+    }
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("no display to open a window on")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with("embedded relay listening on")),
+        "{seen:?}"
+    );
+}

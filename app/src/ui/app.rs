@@ -492,7 +492,7 @@ pub fn run(launch: Launch, runtime: &tokio::runtime::Runtime) -> anyhow::Result<
     let mut viewport = egui::ViewportBuilder::default()
         .with_title(super::TITLE)
         .with_app_id(super::APP_ID)
-        .with_inner_size([880.0, 560.0])
+        .with_inner_size([1000.0, 640.0])
         .with_min_inner_size([520.0, 360.0]);
     if let Some(icon) = super::icon() {
         viewport = viewport.with_icon(icon);

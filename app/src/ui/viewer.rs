@@ -359,6 +359,11 @@ fn display_label(d: &DisplayDesc) -> String {
 /// The status bar: link, encryption, code, encoder, frames/s, round trip,
 /// bitrate.
 pub fn status_bar_ui(ui: &mut egui::Ui, viewer: &ViewerScreen) {
+    // A notch smaller than the body text, so it fits one line on a narrow
+    // window; it wraps rather than hides anything.
+    if let Some(font) = ui.style_mut().text_styles.get_mut(&egui::TextStyle::Body) {
+        font.size = 13.0;
+    }
     ui.horizontal_wrapped(|ui| {
         for (i, item) in viewer.status_items().into_iter().enumerate() {
             if i > 0 {
