@@ -406,11 +406,13 @@ impl FernsichtApp {
         egui::CentralPanel::default().show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
                 if both {
+                    // `vertical`: columns justify their contents, which
+                    // spreads wrapped text out word by word.
                     ui.columns(2, |cols| {
                         if let Some(host) = &mut self.host {
-                            get_help_ui(&mut cols[0], &mut host.screen);
+                            cols[0].vertical(|ui| get_help_ui(ui, &mut host.screen));
                         }
-                        help_someone_ui(&mut cols[1], &mut self.start);
+                        cols[1].vertical(|ui| help_someone_ui(ui, &mut self.start));
                     });
                 } else if let Some(host) = &mut self.host {
                     get_help_ui(ui, &mut host.screen);
