@@ -24,8 +24,9 @@ pub enum Command {
 }
 
 impl Default for Command {
-    /// With no subcommand the app shares this screen through an embedded
-    /// relay, so it works with nothing else installed.
+    /// With no subcommand and no display to open the window on, the app
+    /// shares this screen in the terminal through an embedded relay, so it
+    /// works with nothing else installed.
     fn default() -> Self {
         Command::Host(HostArgs {
             relay: None,

@@ -1,0 +1,777 @@
+//! The screens driven through egui_kittest: widgets found by their
+//! accessible labels, clicked and typed into, with real update values (the
+//! code comes from a real handshake) and no engine.
+#![allow(clippy::unwrap_used)] // tests: a failed step is a failed test
+
+use super::host::{HostAction, HostScreen, HostStatus, consent_ui, get_help_ui};
+use super::start::{StartScreen, help_someone_ui};
+use super::viewer::{ENCRYPTED_TEXT, ViewerAction, ViewerScreen, viewer_ui};
+use super::{code_text, set_style};
+use crate::engine::{HostUpdate, LinkKind, RemoteFrame, ViewerStats, ViewerUpdate};
+use eframe::egui;
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+use fernsicht_input::InputEvent;
+use fernsicht_net::handshake::{
+    AuthCode, HandshakeConfig, HostHandshake, ViewerHandshake, ViewerKey,
+};
+use fernsicht_net::message::{DisplayDesc, Permission};
+use fernsicht_net::{ChannelId, SessionNumber};
+use rand::rngs::OsRng;
+use std::sync::OnceLock;
+
+/// A code as the engine reports it: from a real handshake, stepped in
+/// memory (AuthCode has no other constructor, on purpose).
+fn real_code() -> AuthCode {
+    static CODE: OnceLock<AuthCode> = OnceLock::new();
+    *CODE.get_or_init(|| {
+        let config = HandshakeConfig::default();
+        let channel = ChannelId(1);
+        let key = ViewerKey::generate(&mut OsRng).unwrap();
+        let (host, hello) = HostHandshake::start(&config, channel, &mut OsRng);
+        let viewer = ViewerHandshake::start(&config, "Helga", key, channel);
+        let (viewer, viewer_hello) = viewer.receive(&hello, &mut OsRng).unwrap();
+        let (host, key_transport) = host.receive(&viewer_hello, &mut OsRng).unwrap();
+        let (viewer, [reveal, _finished]) = viewer.receive(&key_transport).unwrap();
+        let host = host.receive(&reveal).unwrap();
+        assert_eq!(host.code(), viewer.code());
+        host.code()
+    })
+}
+
+fn number(n: u64) -> SessionNumber {
+    SessionNumber::new(n).unwrap()
+}
+
+// ---------- start screen ----------
+
+fn start_harness() -> Harness<'static, StartScreen> {
+    Harness::builder()
+        .with_size(egui::vec2(500.0, 500.0))
+        .build_ui_state(
+            |ui, start: &mut StartScreen| {
+                set_style(ui.ctx());
+                help_someone_ui(ui, start);
+            },
+            StartScreen::new("Ada".into()),
+        )
+}
+
+fn number_field<'a>(harness: &'a Harness<'_, StartScreen>) -> egui_kittest::Node<'a> {
+    harness.get_by_role_and_label(Role::TextInput, "Session number")
+}
+
+#[test]
+fn typing_a_number_groups_it_and_enables_connect() {
+    let mut harness = start_harness();
+    let connect = harness.get_by_label("Connect");
+    assert!(connect.accesskit_node().is_disabled(), "no number yet");
+
+    number_field(&harness).focus();
+    harness.run();
+    number_field(&harness).type_text("1234");
+    harness.run();
+    assert_eq!(harness.state().number, "1 234");
+    assert!(
+        harness
+            .get_by_label("Connect")
+            .accesskit_node()
+            .is_disabled()
+    );
+
+    number_field(&harness).type_text("5");
+    harness.run();
+    assert_eq!(harness.state().number, "12 345");
+    assert_eq!(number_field(&harness).value().as_deref(), Some("12 345"));
+    let connect = harness.get_by_label("Connect");
+    assert!(!connect.accesskit_node().is_disabled());
+
+    connect.click();
+    harness.run();
+    let request = harness.state_mut().take_connect().unwrap();
+    assert_eq!(request.number, number(12345));
+    assert_eq!(request.name, "Ada");
+    assert_eq!(request.password, None);
+    assert_eq!(request.relay, None);
+}
+
+#[test]
+fn letters_do_not_get_in_and_a_leading_zero_is_marked() {
+    let mut harness = start_harness();
+    number_field(&harness).focus();
+    harness.run();
+    number_field(&harness).type_text("4a2-x1");
+    harness.run();
+    assert_eq!(harness.state().number, "421");
+
+    harness.state_mut().number.clear();
+    harness.run();
+    number_field(&harness).focus();
+    harness.run();
+    number_field(&harness).type_text("01234");
+    harness.run();
+    assert_eq!(harness.state().number, "01 234");
+    assert!(
+        harness
+            .query_by_label_contains("never starts with 0")
+            .is_some()
+    );
+    assert!(
+        harness
+            .get_by_label("Connect")
+            .accesskit_node()
+            .is_disabled()
+    );
+}
+
+#[test]
+fn a_bad_relay_is_marked_and_blocks_connect() {
+    let mut harness = start_harness();
+    harness.state_mut().number = "12 345".into();
+    harness.state_mut().relay = "host:port".into();
+    harness.run();
+    assert!(harness.query_by_label_contains("Relay:").is_some());
+    assert!(
+        harness
+            .get_by_label("Connect")
+            .accesskit_node()
+            .is_disabled()
+    );
+}
+
+// ---------- host: get help, consent, panel ----------
+
+fn host_harness(screen: HostScreen) -> Harness<'static, HostScreen> {
+    Harness::builder()
+        .with_size(egui::vec2(700.0, 700.0))
+        .build_ui_state(
+            |ui, host: &mut HostScreen| {
+                set_style(ui.ctx());
+                get_help_ui(ui, host);
+                consent_ui(&ui.ctx().clone(), host);
+            },
+            screen,
+        )
+}
+
+fn connected(viewer: u16, name: &str, permission: Permission, link: LinkKind) -> HostUpdate {
+    HostUpdate::Connected {
+        viewer: ChannelId(viewer),
+        name: name.into(),
+        permission,
+        link,
+    }
+}
+
+#[test]
+fn get_help_shows_the_grouped_number_and_the_state() {
+    let mut harness = host_harness(HostScreen::new("via relay r.example:4663", None));
+    harness.run();
+    assert!(harness.query_by_label("Connecting to the relay…").is_some());
+
+    harness
+        .state_mut()
+        .apply(HostUpdate::SessionNumber(number(48213)));
+    harness.run();
+    assert!(harness.query_by_label("48 213").is_some());
+    assert!(
+        harness
+            .query_by_label("Waiting for a helper to connect")
+            .is_some()
+    );
+
+    harness.get_by_label("Copy").click();
+    harness.step();
+    let copied = harness
+        .output()
+        .platform_output
+        .commands
+        .iter()
+        .any(|c| matches!(c, egui::OutputCommand::CopyText(t) if t == "48213"));
+    assert!(copied, "the number went to the clipboard");
+
+    harness
+        .state_mut()
+        .apply(connected(3, "Bob", Permission::ViewOnly, LinkKind::Relayed));
+    harness
+        .state_mut()
+        .apply(connected(4, "Eve", Permission::Control, LinkKind::Direct));
+    harness.run();
+    assert!(harness.query_by_label("2 helpers connected").is_some());
+}
+
+#[test]
+fn consent_dialog_shows_name_and_code_and_allow_control_decides() {
+    let code = real_code();
+    let mut harness = host_harness(HostScreen::new("", None));
+    harness
+        .state_mut()
+        .apply(HostUpdate::SessionNumber(number(48213)));
+    harness.state_mut().apply(HostUpdate::Request {
+        viewer: ChannelId(7),
+        name: "Helga".into(),
+        code,
+    });
+    harness.state_mut().apply(HostUpdate::Request {
+        viewer: ChannelId(8),
+        name: "Mallory".into(),
+        code,
+    });
+    harness.run();
+
+    assert!(harness.query_by_label("Helga wants to connect").is_some());
+    let shown = code_text(code);
+    assert_eq!(shown.len(), 7, "six digits in two groups: {shown}");
+    assert!(
+        harness.query_by_label(&shown).is_some(),
+        "code {shown} shown"
+    );
+    assert!(harness.query_by_label("1 more waiting").is_some());
+    assert!(
+        harness.take_actions_for_test().is_empty(),
+        "nothing decided yet"
+    );
+
+    harness.get_by_label("Allow control").click();
+    harness.run();
+    assert_eq!(
+        harness.take_actions_for_test(),
+        [HostAction::Decide(ChannelId(7), Some(Permission::Control))]
+    );
+
+    // The queue moves on to the next helper.
+    assert!(harness.query_by_label("Mallory wants to connect").is_some());
+    harness.get_by_label("Deny").click();
+    harness.run();
+    assert_eq!(
+        harness.take_actions_for_test(),
+        [HostAction::Decide(ChannelId(8), None)]
+    );
+    assert!(
+        harness
+            .query_by_label_contains("wants to connect")
+            .is_none()
+    );
+}
+
+#[test]
+fn a_request_that_leaves_disappears_from_the_queue() {
+    let mut harness = host_harness(HostScreen::new("", None));
+    harness.state_mut().apply(HostUpdate::Request {
+        viewer: ChannelId(7),
+        name: "Helga".into(),
+        code: real_code(),
+    });
+    harness.run();
+    assert!(harness.query_by_label("Helga wants to connect").is_some());
+    harness.state_mut().apply(HostUpdate::Left {
+        viewer: ChannelId(7),
+        reason: "the helper left".into(),
+    });
+    harness.run();
+    assert!(harness.query_by_label("Helga wants to connect").is_none());
+    assert!(
+        harness
+            .query_by_label("Helga left: the helper left")
+            .is_some()
+    );
+}
+
+#[test]
+fn host_panel_switches_permission_removes_and_stops() {
+    let mut harness = host_harness(HostScreen::new("", None));
+    harness
+        .state_mut()
+        .apply(HostUpdate::SessionNumber(number(48213)));
+    harness
+        .state_mut()
+        .apply(connected(3, "Bob", Permission::ViewOnly, LinkKind::Relayed));
+    harness
+        .state_mut()
+        .apply(connected(4, "Eve", Permission::Control, LinkKind::Direct));
+    harness.run();
+    assert!(harness.query_by_label("Bob").is_some());
+    assert!(harness.query_by_label("relayed").is_some());
+    assert!(harness.query_by_label("direct").is_some());
+
+    // Bob is view-only: give him control (the first "Control" is his row).
+    harness.get_all_by_label("Control").next().unwrap().click();
+    harness.run();
+    assert_eq!(
+        harness.take_actions_for_test(),
+        [HostAction::SetPermission(ChannelId(3), Permission::Control)]
+    );
+
+    // Remove Eve (the second row).
+    harness.get_all_by_label("Remove").nth(1).unwrap().click();
+    harness.run();
+    assert_eq!(
+        harness.take_actions_for_test(),
+        [HostAction::Remove(ChannelId(4))]
+    );
+    assert!(harness.query_by_label("Eve").is_none());
+    assert!(harness.query_by_label("1 helper connected").is_some());
+
+    harness.get_by_label("Stop sharing").click();
+    harness.run();
+    assert_eq!(harness.take_actions_for_test(), [HostAction::Stop]);
+    assert!(harness.query_by_label("Bob").is_none());
+}
+
+#[test]
+fn host_chat_sends_and_shows_messages() {
+    let mut harness = host_harness(HostScreen::new("", None));
+    harness
+        .state_mut()
+        .apply(connected(3, "Bob", Permission::Control, LinkKind::Relayed));
+    harness.state_mut().apply(HostUpdate::Chat {
+        viewer: ChannelId(3),
+        name: "Bob".into(),
+        text: "I see your screen".into(),
+    });
+    harness.run();
+    assert!(harness.query_by_label("I see your screen").is_some());
+
+    let field = harness.get_by_role_and_label(Role::TextInput, "Chat");
+    field.focus();
+    harness.run();
+    harness
+        .get_by_role_and_label(Role::TextInput, "Chat")
+        .type_text("thanks");
+    harness.run();
+    harness.get_by_label("Send").click();
+    harness.run();
+    assert_eq!(
+        harness.take_actions_for_test(),
+        [HostAction::Chat("thanks".into())]
+    );
+    assert!(harness.query_by_label("thanks").is_some());
+}
+
+#[test]
+fn ended_session_says_why() {
+    let mut harness = host_harness(HostScreen::new("", None));
+    harness
+        .state_mut()
+        .apply(HostUpdate::Ended("the relay closed the connection".into()));
+    harness.run();
+    assert_eq!(
+        harness.state().status,
+        HostStatus::Ended("the relay closed the connection".into())
+    );
+    assert!(
+        harness
+            .query_by_label("Not sharing: the relay closed the connection")
+            .is_some()
+    );
+    harness.get_by_label("New session").click();
+    harness.run();
+    assert_eq!(
+        harness.take_actions_for_test(),
+        [HostAction::Restart { password: None }]
+    );
+}
+
+/// Lets a test read a screen's actions through its harness.
+trait TakeActions<A> {
+    fn take_actions_for_test(&mut self) -> Vec<A>;
+}
+
+impl TakeActions<HostAction> for Harness<'_, HostScreen> {
+    fn take_actions_for_test(&mut self) -> Vec<HostAction> {
+        self.state_mut().take_actions()
+    }
+}
+
+impl TakeActions<ViewerAction> for Harness<'_, ViewerScreen> {
+    fn take_actions_for_test(&mut self) -> Vec<ViewerAction> {
+        self.state_mut().take_actions()
+    }
+}
+
+// ---------- settings ----------
+
+#[test]
+fn settings_save_relays_in_order_and_refuse_a_bad_one() {
+    use super::settings::{SettingsEditor, settings_ui};
+    use crate::config::{Config, ConfigStore};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    let mut editor = SettingsEditor::default();
+    editor.edit(&Config::default());
+    let state = (editor, ConfigStore::at(Some(path.clone())), None::<Config>);
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(600.0, 500.0))
+        .build_ui_state(
+            |ui, (editor, store, saved): &mut (SettingsEditor, ConfigStore, Option<Config>)| {
+                if let Some(config) = settings_ui(&ui.ctx().clone(), editor, store) {
+                    *saved = Some(config);
+                }
+            },
+            state,
+        );
+    harness.run();
+    const RELAYS: &str = "Relays, one a line, tried in order";
+    harness
+        .get_by_role_and_label(Role::MultilineTextInput, RELAYS)
+        .focus();
+    harness.run();
+    harness
+        .get_by_role_and_label(Role::MultilineTextInput, RELAYS)
+        .type_text("a.example\nbad:port");
+    harness.run();
+    assert!(harness.query_by_label_contains("line 2:").is_some());
+    assert!(harness.get_by_label("Save").accesskit_node().is_disabled());
+
+    harness.state_mut().0.relays = "a.example\nb.example:99".into();
+    harness.run();
+    harness.get_by_label("Save").click();
+    harness.run();
+    let saved = harness.state().2.clone().unwrap();
+    let order: Vec<String> = saved
+        .relay_addrs()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(order, ["a.example:4663", "b.example:99"]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.find("a.example").unwrap() < text.find("b.example").unwrap(),
+        "{text}"
+    );
+    assert!(harness.query_by_label_contains("Saved to").is_some());
+}
+
+// ---------- viewer window ----------
+
+/// The viewer shows a spinner while waiting, which never settles: its
+/// tests step a fixed number of frames instead of `run`.
+fn settle(harness: &mut Harness<'_, ViewerScreen>) {
+    harness.run_steps(4);
+}
+
+fn viewer_harness() -> Harness<'static, ViewerScreen> {
+    Harness::builder()
+        .with_size(egui::vec2(1000.0, 700.0))
+        .build_ui_state(
+            |ui, viewer: &mut ViewerScreen| {
+                set_style(ui.ctx());
+                viewer_ui(ui, viewer);
+            },
+            ViewerScreen::new(number(48213), "via relay r.example:4663"),
+        )
+}
+
+fn stats() -> ViewerStats {
+    ViewerStats {
+        fps: 29.7,
+        kbps: 2140.0,
+        rtt_ms: Some(12.4),
+        link: LinkKind::Relayed,
+        encoder: Some("openh264 (software)".into()),
+        frames_decoded: 300,
+    }
+}
+
+fn display(index: u16, name: &str, x: i32) -> DisplayDesc {
+    DisplayDesc {
+        index,
+        name: name.into(),
+        x,
+        y: 0,
+        width: 64,
+        height: 48,
+    }
+}
+
+/// A 64×48 picture: left half red, right half blue.
+fn picture(display: u16) -> RemoteFrame {
+    let mut rgba = Vec::with_capacity(64 * 48 * 4);
+    for _y in 0..48 {
+        for x in 0..64 {
+            rgba.extend_from_slice(if x < 32 {
+                &[255, 0, 0, 255]
+            } else {
+                &[0, 0, 255, 255]
+            });
+        }
+    }
+    RemoteFrame {
+        id: 1,
+        display,
+        width: 64,
+        height: 48,
+        rgba,
+        captured_us: 0,
+    }
+}
+
+#[test]
+fn viewer_status_bar_shows_link_encryption_code_encoder_and_figures() {
+    let code = real_code();
+    let mut harness = viewer_harness();
+    settle(&mut harness);
+    assert!(harness.query_by_label("connecting").is_some());
+    assert!(harness.query_by_label("securing the connection…").is_some());
+    assert!(harness.query_by_label(ENCRYPTED_TEXT).is_none());
+
+    harness.state_mut().apply(ViewerUpdate::Code(code));
+    harness.state_mut().apply(ViewerUpdate::Connected);
+    settle(&mut harness);
+    assert!(harness.query_by_label(ENCRYPTED_TEXT).is_some());
+    assert!(
+        harness
+            .query_by_label("Waiting for the other person to allow the connection.")
+            .is_some()
+    );
+    // The code is in the status bar, and large in the middle until allowed.
+    let code_item = format!("code {}", code_text(code));
+    assert!(harness.query_by_label(&code_item).is_some());
+    assert!(harness.query_by_label(&code_text(code)).is_some());
+
+    harness
+        .state_mut()
+        .apply(ViewerUpdate::Allowed(Permission::Control));
+    harness.state_mut().stats = Some(stats());
+    settle(&mut harness);
+    assert_eq!(ENCRYPTED_TEXT, "end-to-end encrypted (AES-256-GCM)");
+    for text in [
+        "relayed",
+        ENCRYPTED_TEXT,
+        code_item.as_str(),
+        "openh264 (software)",
+        "30 frames/s",
+        "round trip 12 ms",
+        "2.1 Mbit/s",
+    ] {
+        assert!(
+            harness.query_by_label(text).is_some(),
+            "status bar shows {text:?}"
+        );
+    }
+
+    let mut direct = stats();
+    direct.link = LinkKind::Direct;
+    direct.rtt_ms = None;
+    direct.kbps = 640.0;
+    harness.state_mut().stats = Some(direct);
+    settle(&mut harness);
+    for text in ["direct", "round trip –", "640 kbit/s"] {
+        assert!(
+            harness.query_by_label(text).is_some(),
+            "status bar shows {text:?}"
+        );
+    }
+}
+
+#[test]
+fn display_picker_appears_with_two_displays_and_selects() {
+    let mut harness = viewer_harness();
+    harness
+        .state_mut()
+        .apply(ViewerUpdate::Allowed(Permission::ViewOnly));
+    harness.state_mut().apply(ViewerUpdate::Displays {
+        displays: vec![display(0, "DP-1", 0)],
+        shared: 0,
+    });
+    settle(&mut harness);
+    assert!(
+        harness.query_by_label("Display").is_none(),
+        "one display: no picker"
+    );
+
+    harness.state_mut().apply(ViewerUpdate::Displays {
+        displays: vec![display(0, "DP-1", 0), display(1, "HDMI-1", 64)],
+        shared: 0,
+    });
+    settle(&mut harness);
+    harness
+        .get_by_role_and_label(Role::ComboBox, "Display")
+        .click();
+    settle(&mut harness);
+    harness.get_by_label("2: HDMI-1 (64×48)").click();
+    settle(&mut harness);
+    assert_eq!(
+        harness.take_actions_for_test(),
+        [ViewerAction::SelectDisplay(1)]
+    );
+    assert_eq!(harness.state().shared, 1);
+}
+
+#[test]
+fn picture_is_a_texture_and_clicks_on_it_reach_the_host_only_with_control() {
+    let mut harness = viewer_harness();
+    harness
+        .state_mut()
+        .apply(ViewerUpdate::Allowed(Permission::Control));
+    harness.state_mut().apply(ViewerUpdate::Displays {
+        displays: vec![display(0, "DP-1", 0)],
+        shared: 0,
+    });
+    let ctx = harness.ctx.clone();
+    harness.state_mut().show_frame(&ctx, &picture(0));
+    settle(&mut harness);
+    assert!(harness.state().has_picture());
+    let _ = harness.take_actions_for_test();
+
+    // Fit: the 64×48 picture is scaled up to fill the middle. Click a
+    // quarter in from its left edge, half-way down.
+    let rect = harness.state().picture_rect().unwrap();
+    assert!(
+        rect.width() > 64.0 * 5.0,
+        "fit scales the picture up: {rect:?}"
+    );
+    assert!((rect.width() / rect.height() - 64.0 / 48.0).abs() < 0.01);
+    let target = egui::pos2(rect.left() + rect.width() / 4.0, rect.center().y);
+    click_at(&mut harness, target);
+    let input: Vec<InputEvent> = harness
+        .take_actions_for_test()
+        .into_iter()
+        .flat_map(|a| match a {
+            ViewerAction::Input(events) => events,
+            _ => Vec::new(),
+        })
+        .collect();
+    let press = input
+        .iter()
+        .position(|e| matches!(e, InputEvent::ButtonDown(_)))
+        .expect("the click reaches the host");
+    let InputEvent::PointerMove(at) = &input[press - 1] else {
+        panic!("a move before the press: {input:?}");
+    };
+    assert_eq!(at.display.as_str(), "DP-1");
+    assert!(
+        (at.x - 0.25).abs() < 0.02 && (at.y - 0.5).abs() < 0.02,
+        "{at:?}"
+    );
+
+    // View only: the same click sends nothing.
+    harness
+        .state_mut()
+        .apply(ViewerUpdate::PermissionChanged(Permission::ViewOnly));
+    settle(&mut harness);
+    let _ = harness.take_actions_for_test();
+    click_at(&mut harness, target);
+    let sent: Vec<_> = harness
+        .take_actions_for_test()
+        .into_iter()
+        .filter(|a| matches!(a, ViewerAction::Input(e) if e.iter().any(|e| matches!(e, InputEvent::ButtonDown(_)))))
+        .collect();
+    assert!(sent.is_empty(), "view only: {sent:?}");
+}
+
+#[test]
+fn keyboard_goes_to_the_host_only_while_the_picture_has_focus() {
+    let mut harness = viewer_harness();
+    harness
+        .state_mut()
+        .apply(ViewerUpdate::Allowed(Permission::Control));
+    harness.state_mut().apply(ViewerUpdate::Displays {
+        displays: vec![display(0, "DP-1", 0)],
+        shared: 0,
+    });
+    harness.state_mut().show_chat = true;
+    let ctx = harness.ctx.clone();
+    harness.state_mut().show_frame(&ctx, &picture(0));
+    settle(&mut harness);
+
+    let texts = |harness: &mut Harness<'_, ViewerScreen>| -> Vec<String> {
+        harness
+            .take_actions_for_test()
+            .into_iter()
+            .flat_map(|a| match a {
+                ViewerAction::Input(events) => events,
+                _ => Vec::new(),
+            })
+            .filter_map(|e| match e {
+                InputEvent::Text(t) => Some(t),
+                _ => None,
+            })
+            .collect()
+    };
+
+    // Typing before the picture was clicked stays here.
+    harness.event(egui::Event::Text("no".into()));
+    settle(&mut harness);
+    assert!(texts(&mut harness).is_empty());
+
+    let centre = harness.state().picture_rect().unwrap().center();
+    click_at(&mut harness, centre);
+    harness.event(egui::Event::Text("hi".into()));
+    settle(&mut harness);
+    assert_eq!(texts(&mut harness), ["hi"]);
+
+    // The chat field takes the keyboard: typing goes there, not to the host.
+    harness
+        .get_by_role_and_label(Role::TextInput, "Chat")
+        .focus();
+    settle(&mut harness);
+    harness.event(egui::Event::Text("chat".into()));
+    settle(&mut harness);
+    assert!(texts(&mut harness).is_empty());
+    assert_eq!(harness.state().chat.draft, "chat");
+}
+
+#[test]
+fn forwarding_switch_stops_input() {
+    let mut harness = viewer_harness();
+    harness
+        .state_mut()
+        .apply(ViewerUpdate::Allowed(Permission::Control));
+    harness.state_mut().apply(ViewerUpdate::Displays {
+        displays: vec![display(0, "DP-1", 0)],
+        shared: 0,
+    });
+    let ctx = harness.ctx.clone();
+    harness.state_mut().show_frame(&ctx, &picture(0));
+    settle(&mut harness);
+    harness.get_by_label("Keyboard and mouse").click();
+    settle(&mut harness);
+    assert!(!harness.state().forward_input);
+    let _ = harness.take_actions_for_test();
+    let centre = harness.state().picture_rect().unwrap().center();
+    click_at(&mut harness, centre);
+    let input: Vec<_> = harness
+        .take_actions_for_test()
+        .into_iter()
+        .filter(|a| matches!(a, ViewerAction::Input(_)))
+        .collect();
+    assert!(input.is_empty(), "switched off: {input:?}");
+}
+
+#[test]
+fn viewer_chat_and_leave() {
+    let mut harness = viewer_harness();
+    harness
+        .state_mut()
+        .apply(ViewerUpdate::Chat("hello from the host".into()));
+    settle(&mut harness);
+    assert!(harness.query_by_label("hello from the host").is_some());
+    harness.get_by_label("Leave").click();
+    settle(&mut harness);
+    assert_eq!(harness.take_actions_for_test(), [ViewerAction::Leave]);
+
+    harness
+        .state_mut()
+        .apply(ViewerUpdate::Ended("you left".into()));
+    settle(&mut harness);
+    assert!(harness.query_by_label("The session has ended").is_some());
+    harness.get_by_label("Back to the start screen").click();
+    settle(&mut harness);
+    assert_eq!(harness.take_actions_for_test(), [ViewerAction::Close]);
+}
+
+fn click_at(harness: &mut Harness<'_, ViewerScreen>, pos: egui::Pos2) {
+    harness.event(egui::Event::PointerMoved(pos));
+    settle(harness);
+    for pressed in [true, false] {
+        harness.event(egui::Event::PointerButton {
+            pos,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        });
+        settle(harness);
+    }
+}
