@@ -157,7 +157,7 @@ async fn scripted_clicks_and_typing_reach_the_host_x_server() {
         let script = out.path().join("script.txt");
         std::fs::write(
             &script,
-            "wait-frames 1\nmove 60 40\nclick left\ntype Grüße aus Fernsicht\nkey enter\nwait-frames 1\nmove 517 301\n",
+            "move 60 40\nclick left\ntype Grüße aus Fernsicht\nkey enter\nwait-frames 1\nmove 517 301\n",
         )
         .unwrap();
         let mut viewer = App::start(&[

@@ -7,7 +7,8 @@
 //! click left          # left | right | middle
 //! type Grüße!         # the rest of the line, typed as text
 //! key ctrl+a          # a key combination: modifiers+key
-//! wait-frames 5       # wait until 5 more pictures were decoded
+//! wait-frames 5       # wait until 5 more pictures were decoded (the host
+//!                     # sends pictures only when its screen changes)
 //! screenshot out.png  # save the newest picture
 //! ```
 

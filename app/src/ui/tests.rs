@@ -471,6 +471,7 @@ fn stats() -> ViewerStats {
         link: LinkKind::Relayed,
         encoder: Some("openh264 (software)".into()),
         frames_decoded: 300,
+        bytes_received: 80_000_000,
     }
 }
 
