@@ -30,6 +30,9 @@ pub enum ClientRequest {
     Ping { id: u64 },
     /// Answer to [`RelayEvent::Ping`].
     Pong { id: u64 },
+    /// The encrypted file store: the host parks ciphertext, viewers fetch
+    /// it (`transfer::store`).
+    Store(crate::transfer::store::StoreRequest),
 }
 
 /// Why the relay refused a join.
@@ -88,6 +91,8 @@ pub enum RelayEvent {
     Ping { id: u64 },
     /// Answer to [`ClientRequest::Ping`].
     Pong { id: u64 },
+    /// The file store's answers.
+    Store(crate::transfer::store::StoreEvent),
 }
 
 /// A control frame whose payload could not be read.

@@ -95,6 +95,9 @@ pub enum Message {
         #[serde(with = "serde_bytes")]
         events: Vec<u8>,
     },
+    /// Either way: file transfer (offers, chunks, acknowledgements) and,
+    /// host → viewer, files parked in the relay's store.
+    Transfer(crate::transfer::TransferMsg),
 }
 
 /// One encoded picture.
@@ -178,6 +181,9 @@ impl Message {
                 displays.iter().try_for_each(|d| label(&d.name))
             }
             Message::StreamInfo { encoder } => label(encoder),
+            Message::Transfer(t) => t
+                .check_bounds()
+                .map_err(|e| MessageError::Malformed(e.into())),
             Message::Video(v)
                 if v.width == 0 || v.height == 0 || v.width > 16384 || v.height > 16384 =>
             {
