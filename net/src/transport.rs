@@ -19,14 +19,23 @@ pub enum TransportError {
 }
 
 /// Reads whole frames, checking each header before reading its payload.
+///
+/// Cancel-safe: the bytes of a frame being read are kept here, not in the
+/// future, so a session loop may `select!` between reading and anything else
+/// and resume the same frame on its next call. (Without this, a large frame
+/// that arrives in several reads loses its first part whenever another
+/// branch wins, and the stream falls out of step.)
 pub struct FrameReader<R> {
     inner: BufReader<R>,
+    /// The frame read so far (header first).
+    partial: Vec<u8>,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(inner: R) -> Self {
         FrameReader {
             inner: BufReader::with_capacity(READ_BUFFER, inner),
+            partial: Vec::new(),
         }
     }
 
@@ -46,39 +55,45 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// The next frame as its parsed header plus the complete wire bytes
     /// (header included), for forwarding without re-encoding.
     pub async fn read_raw(&mut self) -> Result<Option<(Header, Vec<u8>)>, TransportError> {
-        let mut head = [0u8; HEADER_LEN];
-        let mut filled = 0;
-        while filled < HEADER_LEN {
-            let n = self.inner.read(&mut head[filled..]).await?;
+        while self.partial.len() < HEADER_LEN {
+            let mut head = [0u8; HEADER_LEN];
+            let want = HEADER_LEN - self.partial.len();
+            // `read` either takes bytes or none: nothing is lost if this
+            // future is dropped here.
+            let n = self.inner.read(&mut head[..want]).await?;
             if n == 0 {
-                if filled == 0 {
+                if self.partial.is_empty() {
                     return Ok(None);
                 }
                 return Err(FrameError::Truncated {
-                    have: filled,
+                    have: self.partial.len(),
                     need: HEADER_LEN,
                 }
                 .into());
             }
-            filled += n;
+            self.partial.extend_from_slice(&head[..n]);
         }
+        let mut head = [0u8; HEADER_LEN];
+        head.copy_from_slice(&self.partial[..HEADER_LEN]);
         let header = Header::parse(&head)?;
         let total = HEADER_LEN + header.len as usize;
-        // Grow the buffer as bytes arrive rather than trusting the announced
-        // length: a peer that announces 8 MiB and sends nothing then costs
-        // 64 KiB, not 8 MiB, per connection.
-        let mut raw = Vec::with_capacity(total.min(HEADER_LEN + READ_BUFFER));
-        raw.extend_from_slice(&head);
-        let mut payload = (&mut self.inner).take(header.len as u64);
-        payload.read_to_end(&mut raw).await?;
-        if raw.len() < total {
-            return Err(FrameError::Truncated {
-                have: raw.len(),
-                need: total,
+        while self.partial.len() < total {
+            // Grow the buffer as bytes arrive rather than trusting the
+            // announced length: a peer that announces 8 MiB and sends
+            // nothing then costs 64 KiB, not 8 MiB, per connection.
+            let left = total - self.partial.len();
+            self.partial.reserve(left.min(READ_BUFFER));
+            let mut payload = (&mut self.inner).take(left as u64);
+            let n = payload.read_buf(&mut self.partial).await?;
+            if n == 0 {
+                return Err(FrameError::Truncated {
+                    have: self.partial.len(),
+                    need: total,
+                }
+                .into());
             }
-            .into());
         }
-        Ok(Some((header, raw)))
+        Ok(Some((header, std::mem::take(&mut self.partial))))
     }
 }
 
@@ -167,5 +182,32 @@ mod tests {
                 need: 116
             }))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_read_dropped_mid_frame_resumes_where_it_stopped() {
+        let (mut a, b) = tokio::io::duplex(1 << 20);
+        let mut r = FrameReader::new(b);
+        let frames: Vec<Frame> = (0..3u8)
+            .map(|i| {
+                Frame::new(FrameType::Sealed, ChannelId(1), i.into(), vec![i; 200_000]).unwrap()
+            })
+            .collect();
+        let bytes: Vec<u8> = frames.iter().flat_map(Frame::encode).collect();
+        let mut got = Vec::new();
+        let mut sent = 0;
+        while got.len() < frames.len() {
+            // Feed a few bytes, then give up on the read (as a select! that
+            // took another branch does), many times within each frame.
+            let end = (sent + 7777).min(bytes.len());
+            a.write_all(&bytes[sent..end]).await.unwrap();
+            sent = end;
+            if let Ok(f) =
+                tokio::time::timeout(std::time::Duration::from_millis(1), r.read_frame()).await
+            {
+                got.push(f.unwrap().unwrap());
+            }
+        }
+        assert_eq!(got, frames);
     }
 }

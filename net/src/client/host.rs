@@ -51,6 +51,8 @@ pub enum HostEvent {
     Message { viewer: ChannelId, message: Message },
     /// The session is over; no more events follow.
     Ended(SessionEnd),
+    /// An answer of the relay's file store.
+    Store(crate::transfer::store::StoreEvent),
 }
 
 #[derive(Debug)]
@@ -72,6 +74,8 @@ enum Command {
         encoded: Vec<u8>,
     },
     End,
+    /// A request to the relay's file store.
+    Store(crate::transfer::store::StoreRequest),
 }
 
 /// Controls a running host session. Cheap to clone.
@@ -125,6 +129,12 @@ impl HostHandle {
     /// Stops sharing: says goodbye to every viewer and ends the session.
     pub fn end(&self) {
         self.send(Command::End);
+    }
+
+    /// Sends a request to the relay's file store (answers come as
+    /// [`HostEvent::Store`]).
+    pub fn store(&self, request: crate::transfer::store::StoreRequest) {
+        self.send(Command::Store(request));
     }
 }
 
@@ -423,6 +433,7 @@ impl Host {
                     .await?;
             }
             RelayEvent::Pong { .. } => {}
+            RelayEvent::Store(event) => self.emit(HostEvent::Store(event)),
             other => {
                 return Err(ClientError::RelayProtocol(format!(
                     "unexpected event {other:?}"
@@ -534,6 +545,11 @@ impl Host {
                     .send(&ClientRequest::EndSession.to_frame())
                     .await?;
                 return Ok(Flow::Stop(SessionEnd::Local));
+            }
+            Command::Store(request) => {
+                self.writer
+                    .send_owned(ClientRequest::Store(request).to_frame())
+                    .await?;
             }
         }
         Ok(Flow::Continue)

@@ -40,6 +40,8 @@ pub enum ViewerEvent {
     Message(Message),
     /// The session is over; no more events follow.
     Ended(SessionEnd),
+    /// An answer of the relay's file store.
+    Store(crate::transfer::store::StoreEvent),
 }
 
 #[derive(Clone)]
@@ -51,6 +53,7 @@ pub struct ViewerHandle {
 enum ViewerCommand {
     Send(Message),
     Leave,
+    Store(crate::transfer::store::StoreRequest),
 }
 
 impl ViewerHandle {
@@ -61,6 +64,12 @@ impl ViewerHandle {
 
     pub fn leave(&self) {
         let _ = self.tx.send(ViewerCommand::Leave);
+    }
+
+    /// Sends a request to the relay's file store (answers come as
+    /// [`ViewerEvent::Store`]).
+    pub fn store(&self, request: crate::transfer::store::StoreRequest) {
+        let _ = self.tx.send(ViewerCommand::Store(request));
     }
 }
 
@@ -196,6 +205,10 @@ impl Viewer {
                     Ok(Flow::Continue)
                 }
                 RelayEvent::Pong { .. } => Ok(Flow::Continue),
+                RelayEvent::Store(event) => {
+                    self.emit(ViewerEvent::Store(event));
+                    Ok(Flow::Continue)
+                }
                 other => Err(ClientError::RelayProtocol(format!(
                     "unexpected event {other:?}"
                 ))),
@@ -312,6 +325,12 @@ impl Viewer {
                     self.writer.send(&f).await?;
                 }
                 Ok(Flow::Stop(SessionEnd::Local))
+            }
+            ViewerCommand::Store(request) => {
+                self.writer
+                    .send_owned(ClientRequest::Store(request).to_frame())
+                    .await?;
+                Ok(Flow::Continue)
             }
         }
     }

@@ -156,6 +156,10 @@ async fn host<R: AsyncRead + Unpin>(
                         session.remove_viewer(channel, LeaveReason::Removed);
                     }
                     ClientRequest::EndSession => break End::SessionEnded,
+                    ClientRequest::Store(request) => {
+                        let event = store(shared, number, request, true).await;
+                        me.outbox.event(&RelayEvent::Store(event));
+                    }
                     other => {
                         if let Err(end) = liveness(&me, &other) {
                             break end;
@@ -178,6 +182,10 @@ async fn host<R: AsyncRead + Unpin>(
 
     // The number stays burned: it was burned when it was handed out.
     shared.hub.remove(number);
+    {
+        let shared = shared.clone();
+        let _ = tokio::task::spawn_blocking(move || shared.files.end_session(number)).await;
+    }
     let (viewer_reason, host_reason) = match end {
         End::SessionEnded => (LeaveReason::SessionEnded, Some(LeaveReason::SessionEnded)),
         End::Violation => {
@@ -251,6 +259,13 @@ async fn viewer<R: AsyncRead + Unpin>(
                 let Some(request) = parse_control(header, raw) else {
                     break End::Violation;
                 };
+                if let ClientRequest::Store(request) = request {
+                    let event = store(shared, number, request, false).await;
+                    if me.outbox.data_event(&RelayEvent::Store(event)).is_err() {
+                        break End::TooSlow;
+                    }
+                    continue;
+                }
                 if let Err(end) = liveness(&me, &request) {
                     break end;
                 }
@@ -287,6 +302,36 @@ async fn viewer<R: AsyncRead + Unpin>(
     };
     session.remove_viewer(channel, reason);
     tracing::info!(%addr, session = %number, channel, %reason, "viewer left");
+}
+
+/// Hands a file-store request to the store off the async threads (it reads
+/// and writes files). Requests of one connection run one after another.
+async fn store(
+    shared: &Arc<Shared>,
+    number: SessionNumber,
+    request: crate::transfer::store::StoreRequest,
+    from_host: bool,
+) -> crate::transfer::store::StoreEvent {
+    let shared = shared.clone();
+    let file = match &request {
+        crate::transfer::store::StoreRequest::Open { file, .. }
+        | crate::transfer::store::StoreRequest::Put { file, .. }
+        | crate::transfer::store::StoreRequest::Commit { file }
+        | crate::transfer::store::StoreRequest::Delete { file }
+        | crate::transfer::store::StoreRequest::Get { file, .. } => *file,
+    };
+    tokio::task::spawn_blocking(move || {
+        if from_host {
+            shared.files.host(number, request)
+        } else {
+            shared.files.viewer(number, request)
+        }
+    })
+    .await
+    .unwrap_or(crate::transfer::store::StoreEvent::Refused {
+        file,
+        reason: crate::transfer::store::StoreRefusal::Failed,
+    })
 }
 
 fn parse_control(header: Header, raw: Vec<u8>) -> Option<ClientRequest> {

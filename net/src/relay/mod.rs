@@ -8,6 +8,7 @@
 pub mod backoff;
 pub mod clock;
 mod conn;
+pub mod files;
 mod hub;
 pub mod numbers;
 mod outbox;
@@ -45,6 +46,8 @@ pub struct RelayConfig {
     /// Time a new connection has to say what it wants.
     pub hello_timeout: Duration,
     pub clock: Arc<dyn Clock>,
+    /// Bounds of the encrypted file store (`DATA/files`).
+    pub store: files::StoreLimits,
 }
 
 impl RelayConfig {
@@ -58,6 +61,7 @@ impl RelayConfig {
             write_timeout: Duration::from_secs(20),
             hello_timeout: Duration::from_secs(10),
             clock: Arc::new(SystemClock),
+            store: files::StoreLimits::default(),
         }
     }
 }
@@ -104,6 +108,7 @@ pub(crate) struct Shared {
     hub: Hub,
     store: Mutex<NumberStore>,
     backoff: Mutex<JoinBackoff>,
+    files: files::FileStore,
     stats: Arc<Stats>,
     shutdown: CancellationToken,
 }
@@ -128,6 +133,16 @@ impl Relay {
                 dir: config.data_dir.clone(),
                 source: std::io::Error::other(e),
             })??;
+        // Only after the number store opened: that lock says this is the
+        // one relay using this directory, so its leftover files are ours
+        // to delete.
+        let store_dir = config.data_dir.join("files");
+        let files = files::FileStore::open(store_dir.clone(), config.store).map_err(|source| {
+            RelayError::DataDir {
+                dir: store_dir,
+                source,
+            }
+        })?;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -142,6 +157,7 @@ impl Relay {
                 hub: Hub::default(),
                 store: Mutex::new(store),
                 backoff: Mutex::new(JoinBackoff::new()),
+                files,
                 stats: Arc::new(Stats::default()),
                 shutdown: CancellationToken::new(),
             }),
@@ -227,6 +243,11 @@ impl RelayHandle {
     /// Live sessions right now.
     pub fn sessions(&self) -> usize {
         self.shared.hub.len()
+    }
+
+    /// Bytes parked in the file store by all sessions.
+    pub fn stored_bytes(&self) -> u64 {
+        self.shared.files.used()
     }
 
     /// Viewers currently paired with the host of `number`.

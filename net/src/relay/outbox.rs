@@ -42,6 +42,12 @@ impl Outbox {
         Ok(())
     }
 
+    /// Queues a relay event that carries data (a stored piece) within the
+    /// limit, like forwarded frames.
+    pub fn data_event(&self, event: &RelayEvent) -> Result<(), Overflow> {
+        self.push(event.to_frame().encode())
+    }
+
     /// Queues a relay event regardless of the limit: events are tiny and
     /// must reach the peer even when its queue is full of data.
     pub fn event(&self, event: &RelayEvent) {

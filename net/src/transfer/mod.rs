@@ -18,6 +18,7 @@ pub mod path;
 mod receiver;
 mod sender;
 pub mod service;
+mod session;
 pub mod store;
 pub mod tree;
 pub mod window;
@@ -142,8 +143,6 @@ pub enum TransferError {
     BadBitmap,
     #[error("chunk {0} does not exist in this transfer")]
     NoSuchChunk(u64),
-    #[error("chunk {0} was acknowledged but not sent")]
-    UnexpectedAck(u64),
     #[error("chunk {0} failed its check {1} times")]
     ChunkKeepsFailing(u64, u32),
     #[error("the receiver reported done with chunks missing")]

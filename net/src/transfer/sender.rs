@@ -115,18 +115,19 @@ impl Sender {
         }
     }
 
+    /// The receiver verified `chunk`. The receiver is the authority on
+    /// what it has: an acknowledgement for a chunk not in flight (a late
+    /// one from before a reconnect) is taken as it is.
     pub fn on_ack(&mut self, chunk: u64, now: Instant) -> Result<(), TransferError> {
-        if !self.in_flight.contains_key(&chunk) && self.have.get(chunk) {
-            // A repeat the receiver acknowledges again: nothing to learn.
-            return Ok(());
+        let place = self
+            .manifest
+            .place(chunk)
+            .ok_or(TransferError::NoSuchChunk(chunk))?;
+        if let Some((sent, bytes)) = self.in_flight.remove(&chunk) {
+            self.window.acked(bytes, sent, now);
         }
-        let (sent, bytes) = self
-            .in_flight
-            .remove(&chunk)
-            .ok_or(TransferError::UnexpectedAck(chunk))?;
-        self.window.acked(bytes, sent, now);
         if self.have.set(chunk) {
-            self.bytes_have += bytes;
+            self.bytes_have += place.len;
         }
         self.bad.remove(&chunk);
         Ok(())
@@ -134,17 +135,20 @@ impl Sender {
 
     /// The receiver found the chunk damaged: send it again, first.
     pub fn on_bad(&mut self, chunk: u64) -> Result<(), TransferError> {
-        let (_, bytes) = self
-            .in_flight
-            .remove(&chunk)
-            .ok_or(TransferError::UnexpectedAck(chunk))?;
-        self.window.forget(bytes);
+        if self.manifest.place(chunk).is_none() {
+            return Err(TransferError::NoSuchChunk(chunk));
+        }
+        if let Some((_, bytes)) = self.in_flight.remove(&chunk) {
+            self.window.forget(bytes);
+        }
         let n = self.bad.entry(chunk).or_insert(0);
         *n += 1;
         if *n >= MAX_BAD {
             return Err(TransferError::ChunkKeepsFailing(chunk, *n));
         }
-        self.resend.push_front(chunk);
+        if !self.have.get(chunk) && !self.resend.contains(&chunk) {
+            self.resend.push_front(chunk);
+        }
         Ok(())
     }
 

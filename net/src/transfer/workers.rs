@@ -12,7 +12,7 @@ use crate::frame::ChannelId;
 use crate::message::Message;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
 use tokio::sync::mpsc;
 
@@ -149,6 +149,16 @@ pub(super) enum WriteJob {
 /// An incoming transfer's writer thread; it owns the partial files.
 pub(super) struct Writer {
     jobs: std_mpsc::Sender<WriteJob>,
+    /// Cleared when the service drops this writer (connection lost): the
+    /// thread then stops at once and reports nothing more, so a new writer
+    /// for the same transfer (a resume) never hears from this one.
+    live: Arc<AtomicBool>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.live.store(false, Ordering::Release);
+    }
 }
 
 impl Writer {
@@ -161,6 +171,12 @@ impl Writer {
         reports: mpsc::UnboundedSender<Report>,
     ) -> Writer {
         let (tx, rx) = std_mpsc::channel::<WriteJob>();
+        let live = Arc::new(AtomicBool::new(true));
+        let alive = live.clone();
+        let reports = Reports {
+            tx: reports,
+            live: live.clone(),
+        };
         let spawned = std::thread::Builder::new()
             .name("transfer-write".into())
             .spawn(move || {
@@ -175,6 +191,9 @@ impl Writer {
                     }
                 };
                 for job in rx {
+                    if !alive.load(Ordering::Acquire) {
+                        return;
+                    }
                     match job {
                         WriteJob::Chunk {
                             chunk,
@@ -234,11 +253,26 @@ impl Writer {
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start a transfer writer");
         }
-        Writer { jobs: tx }
+        Writer { jobs: tx, live }
     }
 
     pub fn send(&self, job: WriteJob) {
         let _ = self.jobs.send(job);
+    }
+}
+
+/// A writer's reports, silenced once its [`Writer`] is dropped.
+struct Reports {
+    tx: mpsc::UnboundedSender<Report>,
+    live: Arc<AtomicBool>,
+}
+
+impl Reports {
+    fn send(&self, r: Report) -> Result<(), ()> {
+        if !self.live.load(Ordering::Acquire) {
+            return Err(());
+        }
+        self.tx.send(r).map_err(|_| ())
     }
 }
 

@@ -228,3 +228,63 @@ async fn pump(
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// A TCP forwarder in front of the relay that a test can cut, as a broken
+/// network would: every connection through it is closed at once, with no
+/// goodbye in either direction. Counts the bytes it carried up.
+pub struct Cutter {
+    pub addr: RelayAddr,
+    pub up_bytes: Arc<std::sync::atomic::AtomicU64>,
+    cut: tokio_util::sync::CancellationToken,
+}
+
+impl Cutter {
+    pub async fn start(relay: SocketAddr) -> Cutter {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: RelayAddr = listener.local_addr().unwrap().into();
+        let cut = tokio_util::sync::CancellationToken::new();
+        let up_bytes = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (token, counter) = (cut.clone(), up_bytes.clone());
+        tokio::spawn(async move {
+            loop {
+                let (client, _) = tokio::select! {
+                    _ = token.cancelled() => return,
+                    a = listener.accept() => a.unwrap(),
+                };
+                let server = TcpStream::connect(relay).await.unwrap();
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let (t1, t2, counter) = (token.clone(), token.clone(), counter.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = tokio::select! {
+                            _ = t1.cancelled() => return,
+                            r = cr.read(&mut buf) => match r { Ok(0) | Err(_) => return, Ok(n) => n },
+                        };
+                        counter.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = t2.cancelled() => {}
+                        _ = tokio::io::copy(&mut sr, &mut cw) => {}
+                    }
+                });
+            }
+        });
+        Cutter {
+            addr,
+            up_bytes,
+            cut,
+        }
+    }
+
+    /// Drops every connection through this forwarder.
+    pub fn cut(&self) {
+        self.cut.cancel();
+    }
+}

@@ -1,0 +1,511 @@
+//! File transfer over real sessions through a relay on loopback: the
+//! transfer service on both sides, files on disk at both ends.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use fernsicht_net::client::{HostEvent, HostHandle, ViewerEvent, ViewerHandle, ViewerSession};
+use fernsicht_net::message::{Message, Permission};
+use fernsicht_net::transfer::service::{
+    Direction, Outcome, ServiceConfig, TransferEvent, TransferService,
+};
+use fernsicht_net::transfer::store::StoreRequest;
+use fernsicht_net::transfer::{Entry, EntryKind, Link, Manifest, TransferMsg};
+use fernsicht_net::{ChannelId, SessionNumber};
+use rand::{RngCore, SeedableRng};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+fn random_file(path: &Path, len: usize, seed: u64) -> Vec<u8> {
+    let mut data = vec![0u8; len];
+    rand_chacha::ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut data);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, &data).unwrap();
+    data
+}
+
+fn b3(path: &Path) -> [u8; 32] {
+    *blake3::hash(&std::fs::read(path).unwrap()).as_bytes()
+}
+
+/// The viewer's link, seen by the test: which chunks went out, and
+/// optionally one chunk damaged once on its way (as a fault between the
+/// sender's disk and the wire would, out of reach of the record layer).
+struct Spy {
+    inner: ViewerHandle,
+    sent: Mutex<Vec<u64>>,
+    flip: Mutex<Option<u64>>,
+}
+
+impl Link for Spy {
+    fn send(&self, peer: ChannelId, mut message: Message) {
+        if let Message::Transfer(TransferMsg::Chunk { chunk, data, .. }) = &mut message {
+            self.sent.lock().unwrap().push(*chunk);
+            let mut flip = self.flip.lock().unwrap();
+            if *flip == Some(*chunk) {
+                data[100] ^= 0x20;
+                *flip = None;
+            }
+        }
+        Link::send(&self.inner, peer, message);
+    }
+
+    fn store(&self, request: StoreRequest) {
+        Link::store(&self.inner, request);
+    }
+}
+
+struct Host {
+    handle: HostHandle,
+    number: SessionNumber,
+    service: TransferService,
+    transfers: mpsc::UnboundedReceiver<TransferEvent>,
+    events: mpsc::UnboundedReceiver<HostEvent>,
+}
+
+async fn host(relay: &TestRelay, inbox: Option<&Path>) -> Host {
+    let mut session = common::host(&relay.addr(), None).await;
+    let (service, transfers) = TransferService::spawn(
+        Arc::new(session.handle.clone()),
+        ServiceConfig {
+            auto_accept: inbox.map(Path::to_path_buf),
+            ..ServiceConfig::default()
+        },
+    );
+    let (tx, events) = mpsc::unbounded_channel();
+    let svc = service.clone();
+    tokio::spawn(async move {
+        while let Some(e) = session.events.recv().await {
+            if let Some(e) = svc.host_event(e) {
+                let _ = tx.send(e);
+            }
+        }
+    });
+    Host {
+        handle: session.handle,
+        number: session.number,
+        service,
+        transfers,
+        events,
+    }
+}
+
+struct Viewer {
+    /// Names the host in this viewer's transfer events.
+    channel: ChannelId,
+    handle: ViewerHandle,
+    spy: Arc<Spy>,
+    service: TransferService,
+    transfers: mpsc::UnboundedReceiver<TransferEvent>,
+    events: mpsc::UnboundedReceiver<ViewerEvent>,
+    /// Chunks the host acknowledged to this viewer.
+    acked: Arc<Mutex<HashSet<u64>>>,
+    /// Why the host refused offers, as it told this viewer.
+    refusals: mpsc::UnboundedReceiver<String>,
+}
+
+/// Joins through `relay_addr`, is allowed by the host, and starts a
+/// transfer service.
+async fn viewer(
+    host: &mut Host,
+    relay_addr: &fernsicht_net::client::RelayAddr,
+    inbox: Option<&Path>,
+) -> Viewer {
+    let mut session: ViewerSession = common::viewer(relay_addr, host.number, "Ada", None).await;
+    viewer_code(&mut session).await;
+    let HostEvent::ViewerRequest { viewer, .. } = until(&mut host.events, |e| {
+        matches!(e, HostEvent::ViewerRequest { .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    host.handle.decide(viewer, Some(Permission::Control));
+    until(&mut session.events, |e| {
+        matches!(e, ViewerEvent::Allowed(_))
+    })
+    .await;
+    let spy = Arc::new(Spy {
+        inner: session.handle.clone(),
+        sent: Mutex::new(Vec::new()),
+        flip: Mutex::new(None),
+    });
+    let (service, transfers) = TransferService::spawn(
+        spy.clone(),
+        ServiceConfig {
+            auto_accept: inbox.map(Path::to_path_buf),
+            ..ServiceConfig::default()
+        },
+    );
+    let (tx, events) = mpsc::unbounded_channel();
+    let svc = service.clone();
+    let acked = Arc::new(Mutex::new(HashSet::new()));
+    let seen = acked.clone();
+    let me = session.channel;
+    let (refused_tx, refusals) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(e) = session.events.recv().await {
+            match &e {
+                ViewerEvent::Message(Message::Transfer(TransferMsg::Ack { chunk, .. })) => {
+                    seen.lock().unwrap().insert(*chunk);
+                }
+                ViewerEvent::Message(Message::Transfer(TransferMsg::Refuse { reason, .. })) => {
+                    let _ = refused_tx.send(reason.to_string());
+                }
+                _ => {}
+            }
+            if let Some(e) = svc.viewer_event(me, e) {
+                let _ = tx.send(e);
+            }
+        }
+    });
+    Viewer {
+        channel: me,
+        handle: session.handle,
+        spy,
+        service,
+        transfers,
+        events,
+        acked,
+        refusals,
+    }
+}
+
+/// Waits for the transfer to finish (or fail: a test failure).
+async fn finished(rx: &mut mpsc::UnboundedReceiver<TransferEvent>) -> Outcome {
+    match until(rx, |e| {
+        matches!(
+            e,
+            TransferEvent::Finished { .. } | TransferEvent::Failed { .. }
+        )
+    })
+    .await
+    {
+        TransferEvent::Finished { outcome, .. } => outcome,
+        other => panic!("transfer failed: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_folder_tree_arrives_identical_and_a_damaged_chunk_is_sent_again() {
+    let relay = relay().await;
+    let inbox = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (i, p) in [
+        "tree/a.bin",
+        "tree/sub/b.bin",
+        "tree/sub/deeper/c.txt",
+        "tree/z.bin",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let len = [3 << 20, 700_000, 5, 0][i];
+        random_file(&src.path().join(p), len, i as u64);
+        files.push(PathBuf::from(p));
+    }
+    std::fs::create_dir_all(src.path().join("tree/empty")).unwrap();
+    // An older "tree" is in the way: the new one must not merge into it.
+    std::fs::create_dir_all(inbox.path().join("tree")).unwrap();
+    std::fs::write(inbox.path().join("tree/a.bin"), b"keep me").unwrap();
+
+    let mut host = host(&relay, Some(inbox.path())).await;
+    let mut v = viewer(&mut host, &relay.addr(), None).await;
+    // Chunk 13 is the second chunk of sub/b.bin (a.bin has 12 chunks of
+    // 256 KiB): damage it once on the way.
+    *v.spy.flip.lock().unwrap() = Some(13);
+    v.service
+        .send_files(vec![v.channel], vec![src.path().join("tree")]);
+
+    let received = finished(&mut host.transfers).await;
+    let sent = finished(&mut v.transfers).await;
+    assert_eq!(received.damaged, 1, "the host noticed the damaged chunk");
+    assert_eq!(sent.resent, 1, "and the viewer sent it again");
+    let total = (3 << 20) / (256 << 10) + 3 + 1;
+    assert_eq!(sent.chunks_sent, total + 1);
+    let spied = v.spy.sent.lock().unwrap().clone();
+    assert_eq!(spied.iter().filter(|c| **c == 13).count(), 2);
+    for p in &files {
+        let renamed = Path::new("tree (1)").join(p.strip_prefix("tree").unwrap());
+        assert_eq!(
+            b3(&inbox.path().join(&renamed)),
+            b3(&src.path().join(p)),
+            "{}",
+            p.display()
+        );
+    }
+    assert!(inbox.path().join("tree (1)/empty").is_dir());
+    assert_eq!(
+        std::fs::read(inbox.path().join("tree/a.bin")).unwrap(),
+        b"keep me"
+    );
+    assert!(!inbox.path().join(".fernsicht-partial").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cut_connection_resumes_without_sending_verified_chunks_again() {
+    let relay = relay().await;
+    let inbox = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("big.bin");
+    random_file(&file, 96 << 20, 7);
+    let total = (96u64 << 20) / (256 << 10);
+
+    let mut host = host(&relay, Some(inbox.path())).await;
+    let cutter = Cutter::start(relay.handle.addr).await;
+    let mut first = viewer(&mut host, &cutter.addr, None).await;
+    first
+        .service
+        .send_files(vec![first.channel], vec![file.clone()]);
+    // Cut once a third has been verified at the host.
+    loop {
+        match next(&mut host.transfers).await {
+            TransferEvent::Progress { done, .. } if done >= 32 << 20 => break,
+            TransferEvent::Finished { .. } => panic!("finished before the cut"),
+            _ => {}
+        }
+    }
+    cutter.cut();
+    let lost = until(&mut host.transfers, |e| {
+        matches!(e, TransferEvent::Failed { .. })
+    })
+    .await;
+    assert!(
+        format!("{lost:?}").contains("connection was lost"),
+        "{lost:?}"
+    );
+    until(&mut first.events, |e| matches!(e, ViewerEvent::Ended(_))).await;
+    let acked_first = first.acked.lock().unwrap().clone();
+    let sent_first = first.spy.sent.lock().unwrap().len() as u64;
+    assert!(sent_first < total, "the cut came too late to test anything");
+
+    // The helper joins again (today: a new join, allowed again) and sends
+    // the same file.
+    let mut second = viewer(&mut host, &relay.addr(), None).await;
+    second
+        .service
+        .send_files(vec![second.channel], vec![file.clone()]);
+    let resumed = match until(&mut second.transfers, |e| {
+        matches!(e, TransferEvent::Started { .. })
+    })
+    .await
+    {
+        TransferEvent::Started { resumed, .. } => resumed,
+        _ => unreachable!(),
+    };
+    let outcome = finished(&mut second.transfers).await;
+    finished(&mut host.transfers).await;
+    let sent_second: HashSet<u64> = second.spy.sent.lock().unwrap().iter().copied().collect();
+
+    assert!(
+        resumed >= acked_first.len() as u64 * (256 << 10),
+        "resumed {resumed}"
+    );
+    assert_eq!(outcome.skipped + outcome.chunks_sent, total);
+    assert_eq!(outcome.resent, 0);
+    assert_eq!(sent_second.len() as u64, outcome.chunks_sent);
+    assert!(
+        acked_first.is_disjoint(&sent_second),
+        "chunks verified before the cut were sent again"
+    );
+    // Only chunks in flight at the cut went twice, at most one window.
+    assert!(
+        sent_first + outcome.chunks_sent <= total + 48,
+        "{sent_first} + {}",
+        outcome.chunks_sent
+    );
+    assert_eq!(b3(&inbox.path().join("big.bin")), b3(&file));
+}
+
+fn offer(path: &[u8], size: u64) -> Message {
+    let mut manifest = Manifest {
+        chunk_log2: 18,
+        entries: vec![Entry {
+            path: path.to_vec(),
+            kind: EntryKind::File {
+                size: 5,
+                hash: *blake3::hash(b"hello").as_bytes(),
+                chunks: vec![*blake3::hash(b"hello").as_bytes()],
+            },
+        }],
+    };
+    if let EntryKind::File { size: s, .. } = &mut manifest.entries[0].kind {
+        *s = size;
+    }
+    Message::Transfer(TransferMsg::Offer { manifest })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malicious_manifests_are_refused_and_the_session_goes_on() {
+    let relay = relay().await;
+    let inbox = tempfile::tempdir().unwrap();
+    let mut host = host(&relay, Some(inbox.path())).await;
+    let mut v = viewer(&mut host, &relay.addr(), None).await;
+    for (path, size, why) in [
+        (&b"../x"[..], 5, "leaves the folder"),
+        (b"/etc/cron.d/x", 5, "is absolute"),
+        (b"C:\\Windows\\x", 5, "backslash"),
+        (b"ok.txt", 1 << 62, "larger than"),
+        (b"bad\x1bname", 5, "control"),
+        (b"\xc3\x28", 5, "UTF-8"),
+    ] {
+        v.handle.send(offer(path, size));
+        match until(&mut host.transfers, |e| {
+            matches!(e, TransferEvent::Refused { .. })
+        })
+        .await
+        {
+            TransferEvent::Refused { reason, .. } => assert!(reason.contains(why), "{reason}"),
+            _ => unreachable!(),
+        }
+        // The viewer is told why, inside the session.
+        let told = next(&mut v.refusals).await;
+        assert!(told.contains(why), "{told}");
+    }
+    assert_eq!(
+        std::fs::read_dir(inbox.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+    v.handle.send(Message::Chat {
+        text: "still here".into(),
+    });
+    until(&mut host.events, |e| {
+        matches!(
+            e,
+            HostEvent::Message {
+                message: Message::Chat { .. },
+                ..
+            }
+        )
+    })
+    .await;
+}
+
+/// Every file under `dir`, read whole.
+fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.clone(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_relay_stores_parked_files_only_as_ciphertext_and_deletes_them_with_the_session() {
+    let relay = relay().await;
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("installer.bin");
+    // Recognisable content: text lines, then random bytes.
+    let mut data: Vec<u8> = (0..20_000)
+        .flat_map(|i| {
+            format!("line {i}: the quick brown fox jumps over the lazy dog\n").into_bytes()
+        })
+        .collect();
+    let mut noise = vec![0u8; 2 << 20];
+    rand_chacha::ChaCha8Rng::seed_from_u64(9).fill_bytes(&mut noise);
+    data.extend_from_slice(&noise);
+    std::fs::write(&file, &data).unwrap();
+
+    let mut host = host(&relay, None).await;
+    host.service.park(vec![file.clone()]);
+    let parked = until(&mut host.transfers, |e| {
+        matches!(
+            e,
+            TransferEvent::Parked { .. } | TransferEvent::Failed { .. }
+        )
+    })
+    .await;
+    assert!(matches!(parked, TransferEvent::Parked { .. }), "{parked:?}");
+
+    let store = relay.dir.path().join("files");
+    let stored = files_under(&store);
+    assert_eq!(stored.len(), 1);
+    let pieces = data.len().div_ceil(256 << 10);
+    assert_eq!(
+        stored[0].1.len(),
+        data.len() + 16 * pieces,
+        "all of it, sealed"
+    );
+    for offset in (0..data.len() - 32).step_by(4096) {
+        let needle = &data[offset..offset + 32];
+        assert!(
+            memchr::memmem::find(&stored[0].1, needle).is_none(),
+            "plaintext at {offset} found in the store"
+        );
+    }
+    assert!(memchr::memmem::find(&stored[0].1, b"installer").is_none());
+    assert_eq!(relay.handle.stored_bytes(), stored[0].1.len() as u64);
+
+    // A viewer who joins later fetches it from the relay.
+    let downloads = tempfile::tempdir().unwrap();
+    let mut v = viewer(&mut host, &relay.addr(), Some(downloads.path())).await;
+    let available = until(&mut v.transfers, |e| {
+        matches!(e, TransferEvent::ParkedAvailable { .. })
+    })
+    .await;
+    assert!(format!("{available:?}").contains("installer.bin"));
+    let fetched = finished(&mut v.transfers).await;
+    assert_eq!(fetched.bytes, data.len() as u64);
+    assert_eq!(
+        std::fs::read(downloads.path().join("installer.bin")).unwrap(),
+        data
+    );
+
+    host.handle.end();
+    until(&mut v.events, |e| matches!(e, ViewerEvent::Ended(_))).await;
+    let deadline = std::time::Instant::now() + WAIT;
+    while !files_under(&store).is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        files_under(&store).is_empty(),
+        "the session's files outlived it"
+    );
+    assert_eq!(relay.handle.stored_bytes(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_store_refuses_files_over_its_limits_with_a_clear_reason() {
+    let relay = relay_with(|c| c.store.per_session = 1 << 20).await;
+    let src = tempfile::tempdir().unwrap();
+    random_file(&src.path().join("big.bin"), 2 << 20, 1);
+    std::fs::create_dir_all(src.path().join("folder")).unwrap();
+    let mut host = host(&relay, None).await;
+    host.service.park(vec![src.path().join("big.bin")]);
+    match until(&mut host.transfers, |e| {
+        matches!(e, TransferEvent::Failed { .. })
+    })
+    .await
+    {
+        TransferEvent::Failed {
+            reason, direction, ..
+        } => {
+            assert_eq!(direction, Direction::Park);
+            assert_eq!(
+                reason,
+                "the relay refused to store the file: this session's files would exceed the relay's limit of 1048576 bytes"
+            );
+        }
+        _ => unreachable!(),
+    }
+    host.service.park(vec![src.path().join("folder")]);
+    let problem = until(&mut host.transfers, |e| {
+        matches!(e, TransferEvent::Problem(_))
+    })
+    .await;
+    assert!(format!("{problem:?}").contains("one file at a time"));
+    assert!(files_under(&relay.dir.path().join("files")).is_empty());
+}
