@@ -34,6 +34,7 @@ impl Default for Command {
             password: None,
             accept: Accept::Ask,
             listen: None,
+            inbox: None,
         })
     }
 }
@@ -68,6 +69,12 @@ pub struct HostArgs {
     /// port if that is taken).
     #[arg(long)]
     pub listen: Option<std::net::SocketAddr>,
+    /// Take files that viewers send into this folder without asking
+    /// (headless: without it, offers are declined). Type `/send PATH` to
+    /// send files to every viewer, `/park PATH` to park a file in the
+    /// relay's encrypted store for every viewer, now and later.
+    #[arg(long, value_name = "DIR")]
+    pub inbox: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -100,4 +107,12 @@ pub struct ViewArgs {
     /// left|right|middle, type TEXT, key ctrl+a, wait-frames N, screenshot PNG.
     #[arg(long, value_name = "FILE")]
     pub script: Option<std::path::PathBuf>,
+    /// Send this file or folder to the host once allowed (repeat for more;
+    /// all go as one transfer), then leave when it is done.
+    #[arg(long, value_name = "PATH")]
+    pub send: Vec<std::path::PathBuf>,
+    /// Take files the host sends or parks into this folder without asking
+    /// (headless: without it, offers are declined).
+    #[arg(long, value_name = "DIR")]
+    pub save_to: Option<std::path::PathBuf>,
 }

@@ -21,6 +21,8 @@ pub struct Config {
     /// The name shown to the person being helped; empty means the login
     /// name.
     pub name: String,
+    /// Take files helpers send into the Downloads folder without asking.
+    pub auto_accept_files: bool,
 }
 
 /// One relay address as written in the file (`host`, `host:port`).
@@ -47,6 +49,15 @@ impl From<RelayEntry> for String {
 }
 
 impl Config {
+    /// Where files from helpers go without asking, if the user chose so.
+    pub fn files_inbox(&self) -> Option<std::path::PathBuf> {
+        if self.auto_accept_files {
+            dirs::download_dir().or_else(dirs::home_dir)
+        } else {
+            None
+        }
+    }
+
     /// The relays to try, in order.
     pub fn relay_addrs(&self) -> Vec<RelayAddr> {
         self.relays.iter().map(|r| r.0.clone()).collect()

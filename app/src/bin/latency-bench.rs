@@ -159,6 +159,7 @@ fn main() -> Result<()> {
             password: None,
             name: "latency-bench".into(),
             record: None,
+            save_to: None,
         },
         runtime.handle(),
         notify,

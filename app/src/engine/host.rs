@@ -9,8 +9,12 @@ use fernsicht_input::ViewerId;
 use fernsicht_net::client::{HostEvent, HostHandle, HostOptions, RelayAddr, start_host};
 use fernsicht_net::handshake::{AuthCode, HandshakeConfig};
 use fernsicht_net::message::{DisplayDesc, Message, Permission, VideoFrame};
+use fernsicht_net::transfer::TransferId;
+use fernsicht_net::transfer::service::{ServiceConfig, TransferEvent, TransferService};
 use fernsicht_net::{ChannelId, SessionNumber};
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -28,6 +32,8 @@ pub struct HostEngineConfig {
     pub x_display: Option<String>,
     pub max_bitrate_bps: u32,
     pub max_fps: f32,
+    /// Take files viewers send into this folder without asking.
+    pub inbox: Option<PathBuf>,
 }
 
 impl HostEngineConfig {
@@ -38,6 +44,7 @@ impl HostEngineConfig {
             x_display: None,
             max_bitrate_bps: 8_000_000,
             max_fps: 30.0,
+            inbox: None,
         }
     }
 }
@@ -79,6 +86,8 @@ pub enum HostUpdate {
     Warning(String),
     /// The session is over; no more updates follow.
     Ended(String),
+    /// File transfers: offers to answer, progress, results.
+    Transfer(TransferEvent),
 }
 
 enum UiCommand {
@@ -87,6 +96,16 @@ enum UiCommand {
     Remove(ChannelId),
     Chat(String),
     Stop,
+    Files(FileCommand),
+}
+
+/// What the person wants done with files.
+enum FileCommand {
+    Send(Vec<ChannelId>, Vec<PathBuf>),
+    Accept(ChannelId, TransferId, PathBuf),
+    Decline(ChannelId, TransferId),
+    Cancel(ChannelId, TransferId),
+    Park(Vec<PathBuf>),
 }
 
 /// Runs a host session. Dropping it stops sharing.
@@ -147,6 +166,31 @@ impl HostEngine {
     pub fn stop(&self) {
         self.send(UiCommand::Stop);
     }
+
+    /// Offers files and folders to these viewers.
+    pub fn send_files(&self, viewers: Vec<ChannelId>, paths: Vec<PathBuf>) {
+        self.send(UiCommand::Files(FileCommand::Send(viewers, paths)));
+    }
+
+    /// Takes the files a viewer offers into `folder`.
+    pub fn accept_files(&self, viewer: ChannelId, id: TransferId, folder: PathBuf) {
+        self.send(UiCommand::Files(FileCommand::Accept(viewer, id, folder)));
+    }
+
+    pub fn decline_files(&self, viewer: ChannelId, id: TransferId) {
+        self.send(UiCommand::Files(FileCommand::Decline(viewer, id)));
+    }
+
+    /// Stops a transfer either way (`ChannelId::CONTROL`: parking).
+    pub fn cancel_transfer(&self, peer: ChannelId, id: TransferId) {
+        self.send(UiCommand::Files(FileCommand::Cancel(peer, id)));
+    }
+
+    /// Parks a file in the relay's encrypted store for every viewer, now
+    /// and later.
+    pub fn park(&self, paths: Vec<PathBuf>) {
+        self.send(UiCommand::Files(FileCommand::Park(paths)));
+    }
 }
 
 struct Updates {
@@ -180,7 +224,15 @@ async fn run(
     };
     updates.send(HostUpdate::SessionNumber(session.number));
     let (warn_tx, mut warnings) = mpsc::unbounded_channel();
+    let (transfers, mut transfer_events) = TransferService::spawn(
+        Arc::new(session.handle.clone()),
+        ServiceConfig {
+            auto_accept: config.inbox.clone(),
+            ..ServiceConfig::default()
+        },
+    );
     let mut engine = Engine {
+        transfers,
         session: session.handle.clone(),
         updates,
         warn_tx,
@@ -199,6 +251,7 @@ async fn run(
         tokio::select! {
             event = session.events.recv() => {
                 let Some(event) = event else { break };
+                let Some(event) = engine.transfers.host_event(event) else { continue };
                 if let Some(end) = engine.on_session(event).await {
                     engine.updates.send(HostUpdate::Ended(end));
                     break;
@@ -211,6 +264,7 @@ async fn run(
             },
             output = recv_frame(&mut engine.capture) => engine.on_capture(output),
             Some(warning) = warnings.recv() => engine.updates.send(HostUpdate::Warning(warning)),
+            Some(event) = transfer_events.recv() => engine.updates.send(HostUpdate::Transfer(event)),
             _ = housekeeping.tick() => engine.keyframe_wishes(),
         }
     }
@@ -243,6 +297,7 @@ struct Allowed {
 struct Engine {
     config: HostEngineConfig,
     session: HostHandle,
+    transfers: TransferService,
     updates: Updates,
     warn_tx: mpsc::UnboundedSender<String>,
     /// Names of viewers waiting for consent.
@@ -464,6 +519,13 @@ impl Engine {
             UiCommand::Remove(viewer) => self.session.remove(viewer),
             UiCommand::Chat(text) => self.session.broadcast(&Message::Chat { text }),
             UiCommand::Stop => self.session.end(),
+            UiCommand::Files(f) => match f {
+                FileCommand::Send(viewers, paths) => self.transfers.send_files(viewers, paths),
+                FileCommand::Accept(v, id, folder) => self.transfers.accept(v, id, folder),
+                FileCommand::Decline(v, id) => self.transfers.decline(v, id),
+                FileCommand::Cancel(v, id) => self.transfers.cancel(v, id),
+                FileCommand::Park(paths) => self.transfers.park(paths),
+            },
         }
     }
 

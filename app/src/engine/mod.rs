@@ -22,7 +22,9 @@ mod viewer;
 
 pub use host::{HostEngine, HostEngineConfig, HostUpdate};
 pub use keys::prewarm_viewer_key;
-pub use viewer::{RemoteFrame, ViewerEngine, ViewerEngineConfig, ViewerStats, ViewerUpdate};
+pub use viewer::{
+    RemoteFrame, VideoGap, ViewerEngine, ViewerEngineConfig, ViewerStats, ViewerUpdate,
+};
 
 use std::sync::Arc;
 

@@ -6,10 +6,12 @@ use super::meter::RateMeter;
 use super::{LinkKind, Notify};
 use fernsicht_capture::{DecodeError, Decoder};
 use fernsicht_input::InputEvent;
-use fernsicht_net::SessionNumber;
 use fernsicht_net::client::{RelayAddr, ViewerEvent, ViewerHandle, ViewerOptions, start_viewer};
 use fernsicht_net::handshake::{AuthCode, HandshakeConfig};
 use fernsicht_net::message::{DisplayDesc, Message, Permission, VideoFrame};
+use fernsicht_net::transfer::TransferId;
+use fernsicht_net::transfer::service::{ServiceConfig, TransferEvent, TransferService};
+use fernsicht_net::{ChannelId, SessionNumber};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +36,8 @@ pub struct ViewerEngineConfig {
     /// Also write every received H.264 access unit to this file (an
     /// elementary stream any player can open).
     pub record: Option<PathBuf>,
+    /// Take files the host sends (or parks) into this folder without asking.
+    pub save_to: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +56,23 @@ pub enum ViewerUpdate {
     Chat(String),
     /// The session is over; no more updates follow.
     Ended(String),
+    /// File transfers: offers to answer, progress, results.
+    Transfer(TransferEvent),
+}
+
+/// Gaps between video frames as they arrive, since the last
+/// [`ViewerEngine::mark_video_gap`]: whether the picture keeps flowing
+/// while a file transfer shares the link.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct VideoGap {
+    pub frames: u64,
+    pub largest: Duration,
+}
+
+#[derive(Default)]
+struct GapMeter {
+    last: Option<Instant>,
+    since_mark: VideoGap,
 }
 
 /// A decoded picture of the host's screen, packed RGBA.
@@ -84,6 +105,11 @@ enum UiCommand {
     Chat(String),
     SelectDisplay(u16),
     Leave,
+    SendFiles(Vec<PathBuf>),
+    AcceptFiles(ChannelId, TransferId, PathBuf),
+    DeclineFiles(ChannelId, TransferId),
+    CancelTransfer(ChannelId, TransferId),
+    Fetch(u64, PathBuf),
 }
 
 /// State shared with the decoder thread and the UI.
@@ -96,6 +122,7 @@ struct Shared {
     kbps: Mutex<RateMeter>,
     rtt_ms: Mutex<Option<f32>>,
     encoder: Mutex<Option<String>>,
+    gaps: Mutex<GapMeter>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -127,6 +154,7 @@ impl ViewerEngine {
             kbps: Mutex::default(),
             rtt_ms: Mutex::new(None),
             encoder: Mutex::new(None),
+            gaps: Mutex::default(),
         });
         runtime.spawn(run(config, cmd_rx, up_tx, shared.clone(), notify));
         ViewerEngine {
@@ -193,6 +221,40 @@ impl ViewerEngine {
     pub fn leave(&self) {
         let _ = self.commands.send(UiCommand::Leave);
     }
+
+    /// Offers files and folders to the host.
+    pub fn send_files(&self, paths: Vec<PathBuf>) {
+        let _ = self.commands.send(UiCommand::SendFiles(paths));
+    }
+
+    /// Takes the files the host offers into `folder`.
+    pub fn accept_files(&self, peer: ChannelId, id: TransferId, folder: PathBuf) {
+        let _ = self.commands.send(UiCommand::AcceptFiles(peer, id, folder));
+    }
+
+    pub fn decline_files(&self, peer: ChannelId, id: TransferId) {
+        let _ = self.commands.send(UiCommand::DeclineFiles(peer, id));
+    }
+
+    pub fn cancel_transfer(&self, peer: ChannelId, id: TransferId) {
+        let _ = self.commands.send(UiCommand::CancelTransfer(peer, id));
+    }
+
+    /// Downloads a file the host parked in the relay's store.
+    pub fn fetch(&self, file: u64, folder: PathBuf) {
+        let _ = self.commands.send(UiCommand::Fetch(file, folder));
+    }
+
+    /// Starts measuring video gaps afresh.
+    pub fn mark_video_gap(&self) {
+        let mut g = lock(&self.shared.gaps);
+        g.since_mark = VideoGap::default();
+    }
+
+    /// Video frames and the largest gap between two since the mark.
+    pub fn video_gap(&self) -> VideoGap {
+        lock(&self.shared.gaps).since_mark
+    }
 }
 
 /// What the decoder thread reports back.
@@ -249,6 +311,14 @@ async fn run(
         }
     };
     let handle = session.handle.clone();
+    let channel = session.channel;
+    let (transfers, mut transfer_events) = TransferService::spawn(
+        Arc::new(session.handle.clone()),
+        ServiceConfig {
+            auto_accept: config.save_to.clone(),
+            ..ServiceConfig::default()
+        },
+    );
     let (decode_tx, mut decoded) = spawn_decoder(shared.clone(), notify.clone());
     let mut expected: Option<u64> = None;
     let mut last_keyframe_request: Option<Instant> = None;
@@ -268,13 +338,24 @@ async fn run(
         tokio::select! {
             event = session.events.recv() => {
                 let Some(event) = event else { break };
+                let Some(event) = transfers.viewer_event(channel, event) else { continue };
                 match event {
                     ViewerEvent::Code(code) => emit(ViewerUpdate::Code(code)),
                     ViewerEvent::Connected => emit(ViewerUpdate::Connected),
                     ViewerEvent::Allowed(p) => emit(ViewerUpdate::Allowed(p)),
                     ViewerEvent::PermissionChanged(p) => emit(ViewerUpdate::PermissionChanged(p)),
                     ViewerEvent::Message(Message::Video(frame)) => {
-                        lock(&shared.kbps).record(Instant::now(), frame.data.len() as u64);
+                        let now = Instant::now();
+                        {
+                            let mut g = lock(&shared.gaps);
+                            if let Some(last) = g.last {
+                                let gap = now.saturating_duration_since(last);
+                                g.since_mark.largest = g.since_mark.largest.max(gap);
+                            }
+                            g.last = Some(now);
+                            g.since_mark.frames += 1;
+                        }
+                        lock(&shared.kbps).record(now, frame.data.len() as u64);
                         shared.received.fetch_add(frame.data.len() as u64, Ordering::Relaxed);
                         if let Some(r) = &mut record
                             && let Err(e) = r.write_all(&frame.data)
@@ -336,7 +417,13 @@ async fn run(
                 Some(UiCommand::Chat(text)) => handle.send(Message::Chat { text }),
                 Some(UiCommand::SelectDisplay(index)) => handle.send(Message::SelectDisplay { index }),
                 Some(UiCommand::Leave) | None => handle.leave(),
+                Some(UiCommand::SendFiles(paths)) => transfers.send_files(vec![channel], paths),
+                Some(UiCommand::AcceptFiles(peer, id, folder)) => transfers.accept(peer, id, folder),
+                Some(UiCommand::DeclineFiles(peer, id)) => transfers.decline(peer, id),
+                Some(UiCommand::CancelTransfer(peer, id)) => transfers.cancel(peer, id),
+                Some(UiCommand::Fetch(file, folder)) => transfers.fetch(file, folder),
             },
+            Some(event) = transfer_events.recv() => emit(ViewerUpdate::Transfer(event)),
             _ = ping.tick() => {
                 pings.push((next_ping, Instant::now()));
                 if pings.len() > 8 {

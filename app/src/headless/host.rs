@@ -8,7 +8,9 @@ use crate::say;
 use fernsicht_net::ChannelId;
 use fernsicht_net::client::RelayAddr;
 use fernsicht_net::message::Permission;
+use fernsicht_net::transfer::service::TransferEvent;
 use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -40,6 +42,7 @@ pub async fn run(args: HostArgs) -> anyhow::Result<ExitCode> {
     };
     let mut config = HostEngineConfig::new(relay);
     config.password = args.password;
+    config.inbox = args.inbox.clone();
     let mut engine = HostEngine::start(config, &tokio::runtime::Handle::current(), Arc::new(|| {}));
 
     let mut lines = super::stdin_lines();
@@ -88,6 +91,14 @@ pub async fn run(args: HostArgs) -> anyhow::Result<ExitCode> {
                     HostUpdate::Chat { viewer, name, text } => say!("{viewer} {name}: {text}"),
                     HostUpdate::Encoder(e) => say!("encoder {e}"),
                     HostUpdate::Warning(w) => say!("warning: {w}"),
+                    HostUpdate::Transfer(event) => {
+                        say!("{}", super::transfer::line(&event));
+                        if let TransferEvent::Offered { peer, id, .. } = event {
+                            // Only reached without --inbox (it accepts by itself).
+                            engine.decline_files(peer, id);
+                            say!("{}", super::transfer::declined(&id));
+                        }
+                    }
                     HostUpdate::Ended(reason) => {
                         say!("ended: {reason}");
                         return Ok(if stopping { ExitCode::SUCCESS } else { ExitCode::FAILURE });
@@ -131,6 +142,11 @@ pub async fn run(args: HostArgs) -> anyhow::Result<ExitCode> {
                     if let Ok(n) = rest.trim().trim_start_matches('#').parse::<u16>() {
                         engine.set_permission(ChannelId(n), Permission::Control);
                     }
+                } else if let Some(rest) = line.strip_prefix("/send ") {
+                    let viewers: Vec<ChannelId> = names.keys().copied().collect();
+                    engine.send_files(viewers, vec![PathBuf::from(rest.trim())]);
+                } else if let Some(rest) = line.strip_prefix("/park ") {
+                    engine.park(vec![PathBuf::from(rest.trim())]);
                 } else if line.trim() == "/quit" {
                     stopping = true;
                     engine.stop();

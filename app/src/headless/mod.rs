@@ -4,6 +4,7 @@
 
 pub mod host;
 mod script;
+pub mod transfer;
 pub mod viewer;
 
 use std::io::BufRead;

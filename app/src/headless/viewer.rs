@@ -10,6 +10,7 @@ use crate::say;
 use anyhow::Context;
 use fernsicht_input::DisplayId;
 use fernsicht_net::message::DisplayDesc;
+use fernsicht_net::transfer::service::{Direction, TransferEvent};
 use std::collections::VecDeque;
 use std::path::Path;
 use std::process::ExitCode;
@@ -57,6 +58,7 @@ pub async fn run(args: ViewArgs) -> anyhow::Result<ExitCode> {
             password: args.password.clone(),
             name: args.name.clone().unwrap_or_else(default_name),
             record: args.record.clone(),
+            save_to: args.save_to.clone(),
         },
         &tokio::runtime::Handle::current(),
         notify,
@@ -69,6 +71,13 @@ pub async fn run(args: ViewArgs) -> anyhow::Result<ExitCode> {
     let mut allowed = false;
     let mut joined = false;
     let mut leaving = false;
+    // The --send transfer: not yet asked for, running, or over (and how).
+    let mut sending = if args.send.is_empty() {
+        Send::None
+    } else {
+        Send::Waiting
+    };
+    let mut failed_send = false;
     // Frames decoded when the current wait-frames step began, and how many.
     let mut waiting: Option<(u64, u64)> = None;
     let interrupted = super::interrupted();
@@ -77,9 +86,15 @@ pub async fn run(args: ViewArgs) -> anyhow::Result<ExitCode> {
         // Progress of --frames and the script, whenever anything happened.
         let decoded = engine.stats().frames_decoded;
         if !leaving {
+            let sends_done = matches!(sending, Send::None | Send::Over);
+            if sending == Send::Over && args.frames.is_none() && !scripted {
+                leaving = true;
+                engine.leave();
+            }
             if let Some(n) = args.frames
                 && decoded >= n
                 && steps.is_empty()
+                && sends_done
             {
                 leaving = true;
                 engine.leave();
@@ -109,6 +124,36 @@ pub async fn run(args: ViewArgs) -> anyhow::Result<ExitCode> {
                     ViewerUpdate::Allowed(p) => {
                         allowed = true;
                         say!("allowed {p}");
+                        if sending == Send::Waiting {
+                            sending = Send::Running;
+                            engine.send_files(args.send.clone());
+                        }
+                    }
+                    ViewerUpdate::Transfer(event) => {
+                        let mut text = super::transfer::line(&event);
+                        match &event {
+                            TransferEvent::Started { .. } => engine.mark_video_gap(),
+                            TransferEvent::Finished { .. } => {
+                                text.push_str(&super::transfer::gap_suffix(engine.video_gap()));
+                            }
+                            _ => {}
+                        }
+                        say!("{text}");
+                        match event {
+                            TransferEvent::Offered { peer, id, .. } => {
+                                engine.decline_files(peer, id);
+                                say!("{}", super::transfer::declined(&id));
+                            }
+                            TransferEvent::Finished { direction: Direction::Send, .. } => {
+                                sending = Send::Over;
+                            }
+                            TransferEvent::Failed { direction: Direction::Send, .. }
+                            | TransferEvent::Problem(_) if sending == Send::Running => {
+                                failed_send = true;
+                                sending = Send::Over;
+                            }
+                            _ => {}
+                        }
                     }
                     ViewerUpdate::PermissionChanged(p) => say!("permission {p}"),
                     ViewerUpdate::Displays { displays, shared: index } => {
@@ -132,7 +177,7 @@ pub async fn run(args: ViewArgs) -> anyhow::Result<ExitCode> {
                             say!("screenshot {}", path.display());
                         }
                         say!("ended: {reason}");
-                        let clean = leaving || reason == "the host stopped sharing";
+                        let clean = (leaving || reason == "the host stopped sharing") && !failed_send;
                         return Ok(if clean { ExitCode::SUCCESS } else { ExitCode::FAILURE });
                     }
                 }
@@ -153,6 +198,16 @@ pub async fn run(args: ViewArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+/// Where the `--send` transfer stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Send {
+    None,
+    /// Until the host allows the connection.
+    Waiting,
+    Running,
+    Over,
 }
 
 /// Runs script steps until one has to wait for pictures.

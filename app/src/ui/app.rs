@@ -4,6 +4,7 @@
 use super::host::{HostAction, HostScreen, HostStatus, consent_ui, get_help_ui};
 use super::settings::{SettingsEditor, settings_ui};
 use super::start::{ConnectRequest, StartScreen, help_someone_ui};
+use super::transfers::TransferAction;
 use super::viewer::{ViewerAction, ViewerScreen, viewer_ui};
 use crate::config::{Config, ConfigStore};
 use crate::embedded;
@@ -197,6 +198,7 @@ impl FernsichtApp {
                 x_display: None,
                 max_bitrate_bps: MAX_BITRATE_BPS,
                 max_fps: MAX_FPS,
+                inbox: self.config.files_inbox(),
             },
             &self.runtime,
             self.notify.clone(),
@@ -259,6 +261,7 @@ impl FernsichtApp {
                     request.name.clone()
                 },
                 record: None,
+                save_to: None,
             },
             &self.runtime,
             self.notify.clone(),
@@ -352,6 +355,33 @@ impl FernsichtApp {
                     (HostAction::Remove(v), Some(e)) => e.remove(v),
                     (HostAction::Chat(text), Some(e)) => e.chat(text),
                     (HostAction::Stop, Some(e)) => e.stop(),
+                    (HostAction::PickFilesToSend, Some(e)) => {
+                        let viewers: Vec<_> =
+                            host.screen.viewers.iter().map(|v| v.viewer).collect();
+                        if let Some(paths) = rfd::FileDialog::new()
+                            .set_title("Send files to everyone connected")
+                            .pick_files()
+                        {
+                            e.send_files(viewers, paths);
+                        }
+                    }
+                    (HostAction::PickFileToPark, Some(e)) => {
+                        if let Some(path) = rfd::FileDialog::new()
+                            .set_title("Park a file at the relay for everyone")
+                            .pick_file()
+                        {
+                            e.park(vec![path]);
+                        }
+                    }
+                    (HostAction::Transfer(action), Some(e)) => match action {
+                        TransferAction::Accept(peer, id) => match pick_folder() {
+                            Some(folder) => e.accept_files(peer, id, folder),
+                            None => e.decline_files(peer, id),
+                        },
+                        TransferAction::Decline(peer, id) => e.decline_files(peer, id),
+                        TransferAction::Cancel(peer, id) => e.cancel_transfer(peer, id),
+                        TransferAction::Fetch(_) => {}
+                    },
                 }
             }
         }
@@ -367,6 +397,20 @@ impl FernsichtApp {
                     ViewerAction::SelectDisplay(i) => viewer.engine.select_display(i),
                     ViewerAction::Leave => viewer.engine.leave(),
                     ViewerAction::Close => close = true,
+                    ViewerAction::SendFiles(paths) => viewer.engine.send_files(paths),
+                    ViewerAction::Transfer(action) => match action {
+                        TransferAction::Accept(peer, id) => match pick_folder() {
+                            Some(folder) => viewer.engine.accept_files(peer, id, folder),
+                            None => viewer.engine.decline_files(peer, id),
+                        },
+                        TransferAction::Decline(peer, id) => viewer.engine.decline_files(peer, id),
+                        TransferAction::Cancel(peer, id) => viewer.engine.cancel_transfer(peer, id),
+                        TransferAction::Fetch(file) => {
+                            if let Some(folder) = pick_folder() {
+                                viewer.engine.fetch(file, folder);
+                            }
+                        }
+                    },
                 }
             }
         }
@@ -476,6 +520,16 @@ impl eframe::App for FernsichtApp {
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
         self.say_goodbye();
     }
+}
+
+/// Asks where to save received files (the native dialog; thin on purpose:
+/// everything after the choice is tested without a desktop).
+fn pick_folder() -> Option<std::path::PathBuf> {
+    let mut dialog = rfd::FileDialog::new().set_title("Save the files in…");
+    if let Some(d) = dirs::download_dir() {
+        dialog = dialog.set_directory(d);
+    }
+    dialog.pick_folder()
 }
 
 /// This machine's address on its network, for telling a helper where the

@@ -8,6 +8,7 @@
 
 use super::chat::{ChatLog, chat_ui};
 use super::code_text;
+use super::transfers::{TransferAction, Transfers, transfers_ui};
 use crate::engine::{HostUpdate, LinkKind};
 use eframe::egui;
 use fernsicht_net::handshake::AuthCode;
@@ -58,6 +59,11 @@ pub enum HostAction {
     Restart {
         password: Option<String>,
     },
+    /// Pick files with the native dialog and send them to every helper.
+    PickFilesToSend,
+    /// Pick a file with the native dialog and park it at the relay.
+    PickFileToPark,
+    Transfer(TransferAction),
 }
 
 /// The host's state as the window shows it.
@@ -69,6 +75,7 @@ pub struct HostScreen {
     pub requests: VecDeque<ConsentRequest>,
     pub viewers: Vec<ViewerRow>,
     pub chat: ChatLog,
+    pub transfers: Transfers,
     pub encoder: Option<String>,
     pub warnings: Vec<String>,
     /// Short notes about helpers that left or failed to connect, newest last.
@@ -91,6 +98,7 @@ impl HostScreen {
             requests: VecDeque::new(),
             viewers: Vec::new(),
             chat: ChatLog::default(),
+            transfers: Transfers::default(),
             encoder: None,
             warnings: Vec::new(),
             notes: Vec::new(),
@@ -177,6 +185,7 @@ impl HostScreen {
                     self.warnings.push(w);
                 }
             }
+            HostUpdate::Transfer(event) => self.transfers.apply(event),
             HostUpdate::Ended(reason) => {
                 self.status = HostStatus::Ended(reason);
                 self.requests.clear();
@@ -187,7 +196,14 @@ impl HostScreen {
 
     /// The person's decisions since the last call, oldest first.
     pub fn take_actions(&mut self) -> Vec<HostAction> {
-        std::mem::take(&mut self.actions)
+        let mut actions = std::mem::take(&mut self.actions);
+        actions.extend(
+            self.transfers
+                .take_actions()
+                .into_iter()
+                .map(HostAction::Transfer),
+        );
+        actions
     }
 
     fn decide(&mut self, permission: Option<Permission>) {
@@ -355,6 +371,28 @@ pub fn host_panel_ui(ui: &mut egui::Ui, host: &mut HostScreen) {
     if ui.button("Stop sharing").clicked() {
         host.stop();
     }
+    ui.separator();
+    ui.horizontal(|ui| {
+        ui.strong("Files");
+        if ui
+            .button("Send files…")
+            .on_hover_text("Send files to everyone connected")
+            .clicked()
+        {
+            host.actions.push(HostAction::PickFilesToSend);
+        }
+        if ui
+            .button("Park a file…")
+            .on_hover_text(
+                "Leave a file at the relay, end-to-end encrypted, for everyone who \
+                 connects to this session, now or later",
+            )
+            .clicked()
+        {
+            host.actions.push(HostAction::PickFileToPark);
+        }
+    });
+    transfers_ui(ui, &mut host.transfers);
     ui.separator();
     if let Some(text) = chat_ui(ui, &mut host.chat, 160.0) {
         host.actions.push(HostAction::Chat(text));

@@ -10,6 +10,7 @@ pub mod chat;
 pub mod host;
 pub mod settings;
 pub mod start;
+pub mod transfers;
 pub mod viewer;
 
 use eframe::egui;

@@ -10,6 +10,7 @@ pub struct SettingsEditor {
     /// One relay a line, in the order they are tried.
     pub relays: String,
     pub name: String,
+    pub auto_accept_files: bool,
     /// The outcome of the last save, for the user to read.
     pub message: Option<Result<String, String>>,
 }
@@ -25,6 +26,7 @@ impl SettingsEditor {
             .collect::<Vec<_>>()
             .join("\n");
         self.name = config.name.clone();
+        self.auto_accept_files = config.auto_accept_files;
         self.message = None;
     }
 
@@ -43,6 +45,7 @@ impl SettingsEditor {
         Ok(Config {
             relays,
             name: self.name.trim().to_owned(),
+            auto_accept_files: self.auto_accept_files,
         })
     }
 }
@@ -75,6 +78,10 @@ pub fn settings_ui(
             .labelled_by(l.id);
             ui.weak(
                 "With none, this app runs its own relay: helpers on your network connect to it.",
+            );
+            ui.checkbox(
+                &mut editor.auto_accept_files,
+                "Save files from helpers to Downloads without asking",
             );
             ui.weak("Changes apply to the next session.");
             let parsed = editor.parsed();

@@ -8,12 +8,14 @@
 
 use super::chat::{ChatLog, chat_ui};
 use super::code_text;
+use super::transfers::{TransferAction, Transfers, transfers_ui};
 use crate::engine::{RemoteFrame, ViewerStats, ViewerUpdate};
 use eframe::egui;
 use fernsicht_input::{DisplayId, EguiMapper, InputEvent, PictureGeometry};
 use fernsicht_net::SessionNumber;
 use fernsicht_net::handshake::AuthCode;
 use fernsicht_net::message::{DisplayDesc, Permission};
+use std::path::PathBuf;
 
 /// The words the status bar uses for the session's encryption.
 pub const ENCRYPTED_TEXT: &str = "end-to-end encrypted (AES-256-GCM)";
@@ -47,6 +49,9 @@ pub enum ViewerAction {
     Leave,
     /// Close the ended session's window and go back to the start screen.
     Close,
+    /// Files or folders dropped on the window: send them to the host.
+    SendFiles(Vec<PathBuf>),
+    Transfer(TransferAction),
 }
 
 /// The decoded remote screen on the GPU.
@@ -72,6 +77,8 @@ pub struct ViewerScreen {
     pub stats: Option<ViewerStats>,
     pub chat: ChatLog,
     pub show_chat: bool,
+    pub transfers: Transfers,
+    pub show_files: bool,
     pub zoom: Zoom,
     /// The helper's switch for sending keyboard and mouse.
     pub forward_input: bool,
@@ -100,6 +107,8 @@ impl ViewerScreen {
             stats: None,
             chat: ChatLog::default(),
             show_chat: false,
+            transfers: Transfers::default(),
+            show_files: false,
             zoom: Zoom::Fit,
             forward_input: true,
             picture: None,
@@ -134,6 +143,10 @@ impl ViewerScreen {
                 self.show_chat = true;
             }
             ViewerUpdate::Ended(reason) => self.phase = ViewerPhase::Ended(reason),
+            ViewerUpdate::Transfer(event) => {
+                self.transfers.apply(event);
+                self.show_files = true;
+            }
         }
     }
 
@@ -191,7 +204,30 @@ impl ViewerScreen {
 
     /// The helper's actions since the last call, oldest first.
     pub fn take_actions(&mut self) -> Vec<ViewerAction> {
-        std::mem::take(&mut self.actions)
+        let mut actions = std::mem::take(&mut self.actions);
+        actions.extend(
+            self.transfers
+                .take_actions()
+                .into_iter()
+                .map(ViewerAction::Transfer),
+        );
+        actions
+    }
+
+    /// Files dropped on the window go to the host once it allowed us.
+    fn take_dropped(&mut self, ctx: &egui::Context) {
+        let paths: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        });
+        if !paths.is_empty() && self.permission().is_some() {
+            self.show_files = true;
+            self.actions.push(ViewerAction::SendFiles(paths));
+        }
     }
 
     /// Leaves the session: the same as the button.
@@ -260,8 +296,20 @@ pub fn bitrate_text(kbps: f32) -> String {
 
 /// The whole viewer window.
 pub fn viewer_ui(ui: &mut egui::Ui, viewer: &mut ViewerScreen) {
+    viewer.take_dropped(ui.ctx());
     egui::Panel::top("viewer_toolbar").show(ui, |ui| toolbar_ui(ui, viewer));
     egui::Panel::bottom("viewer_status").show(ui, |ui| status_bar_ui(ui, viewer));
+    if viewer.show_files {
+        egui::Panel::left("viewer_files")
+            .default_size(280.0)
+            .show(ui, |ui| {
+                ui.strong("Files");
+                ui.weak("Drop files or folders on the window to send them to the host.");
+                egui::ScrollArea::vertical()
+                    .id_salt("viewer_files_scroll")
+                    .show(ui, |ui| transfers_ui(ui, &mut viewer.transfers));
+            });
+    }
     if viewer.show_chat {
         egui::Panel::right("viewer_chat")
             .default_size(260.0)
@@ -278,6 +326,19 @@ pub fn viewer_ui(ui: &mut egui::Ui, viewer: &mut ViewerScreen) {
         } else {
             viewer.stop_forwarding();
             waiting_ui(ui, viewer);
+        }
+        let hovering = ui.ctx().input(|i| !i.raw.hovered_files.is_empty());
+        if hovering && viewer.permission().is_some() {
+            let rect = ui.max_rect();
+            ui.painter()
+                .rect_filled(rect, 0.0, egui::Color32::from_black_alpha(160));
+            ui.painter().text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "Drop to send to the host",
+                egui::FontId::proportional(28.0),
+                egui::Color32::WHITE,
+            );
         }
     });
 }
@@ -309,6 +370,8 @@ fn toolbar_ui(ui: &mut egui::Ui, viewer: &mut ViewerScreen) {
             "Chat".into()
         };
         ui.toggle_value(&mut viewer.show_chat, chat);
+        ui.toggle_value(&mut viewer.show_files, "Files")
+            .on_hover_text("Transfers; drop files on the window to send them");
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             if !viewer.is_ended() && ui.button("Leave").clicked() {
                 viewer.leave();
