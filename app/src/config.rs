@@ -192,6 +192,7 @@ mod tests {
                 RelayEntry("10.0.0.1:5000".parse().unwrap()),
             ],
             name: "Ada".into(),
+            auto_accept_files: true,
         };
         let text = config.to_toml();
         assert!(text.contains("relay.example.org:4663"), "{text}");

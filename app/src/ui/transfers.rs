@@ -166,14 +166,14 @@ impl Transfers {
                 }
             }
             TransferEvent::Parked { file, summary, .. }
-            | TransferEvent::ParkedAvailable { file, summary, .. } => {
-                if !self.parked.iter().any(|p| p.file == file) {
-                    self.parked.push(ParkedRow {
-                        file,
-                        name: summary.name,
-                        bytes: summary.bytes,
-                    });
-                }
+            | TransferEvent::ParkedAvailable { file, summary, .. }
+                if !self.parked.iter().any(|p| p.file == file) =>
+            {
+                self.parked.push(ParkedRow {
+                    file,
+                    name: summary.name,
+                    bytes: summary.bytes,
+                });
             }
             TransferEvent::Problem(p) => self.problems.push(p),
             _ => {}
