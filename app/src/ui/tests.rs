@@ -776,3 +776,166 @@ fn click_at(harness: &mut Harness<'_, ViewerScreen>, pos: egui::Pos2) {
         settle(harness);
     }
 }
+
+// ---------- file transfers ----------
+
+use super::transfers::TransferAction;
+use fernsicht_net::transfer::TransferId;
+use fernsicht_net::transfer::service::{Direction, Summary, TransferEvent};
+
+/// A file dropped from the file manager, as the window backend hands it on.
+#[derive(Debug)]
+struct Dropped(std::path::PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+fn summary(name: &str, files: usize, bytes: u64) -> Summary {
+    Summary {
+        name: name.into(),
+        files,
+        bytes,
+    }
+}
+
+#[test]
+fn files_dropped_on_the_viewer_go_to_the_host_with_progress_and_cancel() {
+    let mut harness = viewer_harness();
+    // Before the host allowed the connection, a drop sends nothing.
+    harness
+        .input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped("/home/ada/log.txt".into())));
+    settle(&mut harness);
+    assert_eq!(harness.take_actions_for_test(), []);
+
+    harness
+        .state_mut()
+        .apply(ViewerUpdate::Allowed(Permission::ViewOnly));
+    for p in ["/home/ada/log.txt", "/home/ada/screenshots"] {
+        harness
+            .input_mut()
+            .dropped_files
+            .push(std::sync::Arc::new(Dropped(p.into())));
+    }
+    settle(&mut harness);
+    assert_eq!(
+        harness.take_actions_for_test(),
+        [ViewerAction::SendFiles(vec![
+            "/home/ada/log.txt".into(),
+            "/home/ada/screenshots".into()
+        ])]
+    );
+
+    let (peer, id) = (ChannelId(1), TransferId([7; 16]));
+    for event in [
+        TransferEvent::Offering {
+            peer,
+            id,
+            direction: Direction::Send,
+            summary: summary("log.txt and 1 more", 9, 200_000_000),
+        },
+        TransferEvent::Started {
+            peer,
+            id,
+            direction: Direction::Send,
+            summary: summary("log.txt and 1 more", 9, 200_000_000),
+            resumed: 0,
+            folder: None,
+        },
+        TransferEvent::Progress {
+            peer,
+            id,
+            done: 50_000_000,
+            total: 200_000_000,
+            bytes_per_sec: 25_000_000.0,
+        },
+    ] {
+        harness.state_mut().apply(ViewerUpdate::Transfer(event));
+    }
+    settle(&mut harness);
+    assert!(
+        harness
+            .query_by_label("Sending \"log.txt and 1 more\"")
+            .is_some()
+    );
+    assert!(
+        harness
+            .query_by_label("50.0 MB of 200.0 MB · 25.0 MB/s · 6 s left")
+            .is_some()
+    );
+    harness.get_by_label("Cancel").click();
+    settle(&mut harness);
+    assert_eq!(
+        harness.take_actions_for_test(),
+        [ViewerAction::Transfer(TransferAction::Cancel(peer, id))]
+    );
+
+    // Files the host parked at the relay can be downloaded.
+    harness
+        .state_mut()
+        .apply(ViewerUpdate::Transfer(TransferEvent::ParkedAvailable {
+            file: 42,
+            id: TransferId([9; 16]),
+            summary: summary("setup.exe", 1, 3_000_000),
+        }));
+    settle(&mut harness);
+    assert!(harness.query_by_label("setup.exe (3.0 MB)").is_some());
+    harness.get_by_label("Download…").click();
+    settle(&mut harness);
+    assert_eq!(
+        harness.take_actions_for_test(),
+        [ViewerAction::Transfer(TransferAction::Fetch(42))]
+    );
+}
+
+#[test]
+fn the_host_answers_an_offer_and_sends_or_parks_from_its_panel() {
+    let mut harness = host_harness(HostScreen::new("", None));
+    harness
+        .state_mut()
+        .apply(HostUpdate::SessionNumber(number(48213)));
+    harness
+        .state_mut()
+        .apply(connected(3, "Bob", Permission::Control, LinkKind::Relayed));
+    let id = TransferId([3; 16]);
+    harness
+        .state_mut()
+        .apply(HostUpdate::Transfer(TransferEvent::Offered {
+            peer: ChannelId(3),
+            id,
+            summary: summary("installer.msi", 1, 40_000_000),
+        }));
+    harness.run();
+    assert!(
+        harness
+            .query_by_label("Incoming: \"installer.msi\" (1 files, 40.0 MB)")
+            .is_some()
+    );
+    harness.get_by_label("Decline").click();
+    harness.run();
+    assert_eq!(
+        harness.take_actions_for_test(),
+        [HostAction::Transfer(TransferAction::Decline(
+            ChannelId(3),
+            id
+        ))]
+    );
+    assert!(harness.query_by_label("Decline").is_none(), "answered once");
+
+    harness.get_by_label("Send files…").click();
+    harness.run();
+    harness.get_by_label("Park a file…").click();
+    harness.run();
+    assert_eq!(
+        harness.take_actions_for_test(),
+        [HostAction::PickFilesToSend, HostAction::PickFileToPark]
+    );
+}

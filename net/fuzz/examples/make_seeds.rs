@@ -7,6 +7,7 @@ use fernsicht_net::control::{ClientRequest, JoinRefusal, LeaveReason, RELAY_PROT
 use fernsicht_net::frame::{Frame, FrameType, HEADER_LEN};
 use fernsicht_net::handshake::{AbortReason, abort_frame};
 use fernsicht_net::message::{DisplayDesc, Message, VideoFrame};
+use fernsicht_net::transfer::{Entry, EntryKind, Manifest, TransferMsg};
 use fernsicht_net::number::SessionNumber;
 use fernsicht_net_fuzz::{CHANNEL, concat, host_messages, recording, viewer_messages};
 use std::fs;
@@ -153,6 +154,45 @@ fn main() -> std::io::Result<()> {
     flipped.extend([9, 0, 0, 0]);
     flipped.extend(record(1, deliver));
     seeds.add("handshake_mitm", flipped);
+
+    // Transfer offers: an honest folder of two files, and hostile ones.
+    let file = |path: &[u8], data: &[u8]| {
+        let hash = *blake3::hash(data).as_bytes();
+        Entry {
+            path: path.to_vec(),
+            kind: EntryKind::File {
+                size: data.len() as u64,
+                hash,
+                chunks: if data.is_empty() { vec![] } else { vec![hash] },
+            },
+        }
+    };
+    let dir = |path: &[u8]| Entry {
+        path: path.to_vec(),
+        kind: EntryKind::Dir,
+    };
+    for entries in [
+        vec![dir(b"proj"), file(b"proj/a.txt", b"hello"), file(b"proj/empty", b"")],
+        vec![file(b"../escape", b"x")],
+        vec![file(b"/etc/passwd", b"x")],
+        vec![file(b"a.txt", b"1"), file(b"A.TXT", b"2")],
+    ] {
+        let offer = Message::Transfer(TransferMsg::Offer {
+            manifest: Manifest {
+                chunk_log2: 18,
+                entries,
+            },
+        });
+        seeds.add("transfer_manifest", offer.encode());
+        seeds.add("message", offer.encode());
+    }
+    seeds.add("transfer_manifest", b"folder/sub/file.txt".to_vec());
+    seeds.add("transfer_manifest", b"C:\\x".to_vec());
+    // Accept nothing, send all, intact chunks, a damaged one, acks.
+    seeds.add(
+        "transfer_chunks",
+        vec![2, 0, 0, 5, 0, 0, 0, 0, 1, 0, 2, 1, 7, 3, 1, 3, 0, 4, 2, 0, 3, 0, 3, 5, 0],
+    );
 
     seeds.write(&root)
 }
