@@ -33,6 +33,8 @@ pub use super::workers::Link as TransferLink;
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 /// The span a transfer's speed is measured over.
 const RATE_SPAN: Duration = Duration::from_secs(2);
+/// Offers one peer may have waiting for an answer.
+const MAX_OFFERS_WAITING: usize = 8;
 /// Key of transfers with the relay's store rather than a peer.
 const STORE: ChannelId = ChannelId::CONTROL;
 
@@ -619,6 +621,18 @@ impl Service {
         match folder {
             Some(folder) => self.accept(peer, valid, folder),
             None => {
+                // Offers wait in memory for the person: a peer cannot pile
+                // up more than a few.
+                if self.offers.keys().filter(|(p, _)| *p == peer).count() >= MAX_OFFERS_WAITING {
+                    self.send(
+                        peer,
+                        TransferMsg::Refuse {
+                            id,
+                            reason: Refusal::Busy,
+                        },
+                    );
+                    return;
+                }
                 let summary = Summary::of(&valid);
                 self.offers.insert((peer, id), valid);
                 self.emit(TransferEvent::Offered { peer, id, summary });
