@@ -207,7 +207,7 @@ fn main() -> anyhow::Result<()> {
             .map_err(|_| anyhow::anyhow!("seal failed"))?;
     }
     let aes_speed = mb_s(sample.len() as u64, t.elapsed());
-    drop((b3, sha));
+    std::hint::black_box((b3, sha));
     drop(data);
 
     let dst = dir.path().join("copy.bin");
