@@ -42,6 +42,7 @@ fn field(line: &str, key: &str) -> u64 {
 async fn a_200_mib_file_and_a_folder_tree_arrive_bit_identical_through_the_relay() {
     let (relay, _dir) = relay().await;
     let addr = relay.addr.to_string();
+    let pin = relay.fingerprint.to_string();
     blocking(move || {
         let src = tempfile::tempdir().unwrap();
         let inbox = tempfile::tempdir().unwrap();
@@ -59,6 +60,8 @@ async fn a_200_mib_file_and_a_folder_tree_arrive_bit_identical_through_the_relay
             "host",
             "--relay",
             &addr,
+            "--relay-pin",
+            &pin,
             "--headless",
             "--accept",
             "view",
@@ -74,6 +77,8 @@ async fn a_200_mib_file_and_a_folder_tree_arrive_bit_identical_through_the_relay
             &number,
             "--relay",
             &addr,
+            "--relay-pin",
+            &pin,
             "--headless",
             "--send",
             big.to_str().unwrap(),
@@ -117,6 +122,7 @@ async fn a_200_mib_file_and_a_folder_tree_arrive_bit_identical_through_the_relay
 async fn files_the_host_sends_or_parks_reach_the_viewer_and_offers_without_a_folder_are_declined() {
     let (relay, _dir) = relay().await;
     let addr = relay.addr.to_string();
+    let pin = relay.fingerprint.to_string();
     blocking(move || {
         let src = tempfile::tempdir().unwrap();
         let downloads = tempfile::tempdir().unwrap();
@@ -124,7 +130,16 @@ async fn files_the_host_sends_or_parks_reach_the_viewer_and_offers_without_a_fol
         random_file(&src.path().join("setup.exe"), 1_500_000, 4);
         // Already there: must not be overwritten.
         std::fs::write(downloads.path().join("report.pdf"), b"mine").unwrap();
-        let mut host = App::start(&["host", "--relay", &addr, "--headless", "--accept", "view"]);
+        let mut host = App::start(&[
+            "host",
+            "--relay",
+            &addr,
+            "--relay-pin",
+            &pin,
+            "--headless",
+            "--accept",
+            "view",
+        ]);
         let number = host
             .expect("session ")
             .trim_start_matches("session ")
@@ -134,6 +149,8 @@ async fn files_the_host_sends_or_parks_reach_the_viewer_and_offers_without_a_fol
             &number,
             "--relay",
             &addr,
+            "--relay-pin",
+            &pin,
             "--headless",
             "--save-to",
             downloads.path().to_str().unwrap(),
@@ -180,6 +197,8 @@ async fn files_the_host_sends_or_parks_reach_the_viewer_and_offers_without_a_fol
             &number,
             "--relay",
             &addr,
+            "--relay-pin",
+            &pin,
             "--headless",
             "--send",
             src.path().join("setup.exe").to_str().unwrap(),
@@ -200,6 +219,7 @@ async fn files_the_host_sends_or_parks_reach_the_viewer_and_offers_without_a_fol
 async fn the_picture_keeps_flowing_while_a_large_file_goes_the_same_way() {
     let (relay, _dir) = relay().await;
     let addr = relay.addr.to_string();
+    let pin = relay.fingerprint.to_string();
     blocking(move || {
         let xvfb = Xvfb::start(640, 480).unwrap();
         let src = tempfile::tempdir().unwrap();
@@ -225,7 +245,16 @@ async fn the_picture_keeps_flowing_while_a_large_file_goes_the_same_way() {
             })
         };
         let mut host = App::start_with_env(
-            &["host", "--relay", &addr, "--headless", "--accept", "view"],
+            &[
+                "host",
+                "--relay",
+                &addr,
+                "--relay-pin",
+                &pin,
+                "--headless",
+                "--accept",
+                "view",
+            ],
             &[("DISPLAY", xvfb.display())],
         );
         let number = host
@@ -237,6 +266,8 @@ async fn the_picture_keeps_flowing_while_a_large_file_goes_the_same_way() {
             &number,
             "--relay",
             &addr,
+            "--relay-pin",
+            &pin,
             "--headless",
             "--save-to",
             downloads.path().to_str().unwrap(),

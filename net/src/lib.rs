@@ -34,5 +34,6 @@ pub use number::SessionNumber;
 pub mod client;
 pub mod message;
 pub mod relay;
+pub mod tls;
 pub mod transfer;
 pub mod transport;

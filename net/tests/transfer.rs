@@ -67,7 +67,7 @@ struct Host {
 }
 
 async fn host(relay: &TestRelay, inbox: Option<&Path>) -> Host {
-    let mut session = common::host(&relay.addr(), None).await;
+    let mut session = common::host(&relay.target(), None).await;
     let (service, transfers) = TransferService::spawn(
         Arc::new(session.handle.clone()),
         ServiceConfig {
@@ -107,14 +107,10 @@ struct Viewer {
     refusals: mpsc::UnboundedReceiver<String>,
 }
 
-/// Joins through `relay_addr`, is allowed by the host, and starts a
+/// Joins through `relay`, is allowed by the host, and starts a
 /// transfer service.
-async fn viewer(
-    host: &mut Host,
-    relay_addr: &fernsicht_net::client::RelayAddr,
-    inbox: Option<&Path>,
-) -> Viewer {
-    let mut session: ViewerSession = common::viewer(relay_addr, host.number, "Ada", None).await;
+async fn viewer(host: &mut Host, relay: &Target, inbox: Option<&Path>) -> Viewer {
+    let mut session: ViewerSession = common::viewer(relay, host.number, "Ada", None).await;
     viewer_code(&mut session).await;
     let HostEvent::ViewerRequest { viewer, .. } = until(&mut host.events, |e| {
         matches!(e, HostEvent::ViewerRequest { .. })
@@ -214,7 +210,7 @@ async fn a_folder_tree_arrives_identical_and_a_damaged_chunk_is_sent_again() {
     std::fs::write(inbox.path().join("tree/a.bin"), b"keep me").unwrap();
 
     let mut host = host(&relay, Some(inbox.path())).await;
-    let mut v = viewer(&mut host, &relay.addr(), None).await;
+    let mut v = viewer(&mut host, &relay.target(), None).await;
     // Chunk 13 is the second chunk of sub/b.bin (a.bin has 12 chunks of
     // 256 KiB): damage it once on the way.
     *v.spy.flip.lock().unwrap() = Some(13);
@@ -256,8 +252,8 @@ async fn a_cut_connection_resumes_without_sending_verified_chunks_again() {
     let total = (96u64 << 20) / (256 << 10);
 
     let mut host = host(&relay, Some(inbox.path())).await;
-    let cutter = Cutter::start(relay.handle.addr).await;
-    let mut first = viewer(&mut host, &cutter.addr, None).await;
+    let cutter = Cutter::start(&relay).await;
+    let mut first = viewer(&mut host, &cutter.target, None).await;
     first
         .service
         .send_files(vec![first.channel], vec![file.clone()]);
@@ -285,7 +281,7 @@ async fn a_cut_connection_resumes_without_sending_verified_chunks_again() {
 
     // The helper joins again (today: a new join, allowed again) and sends
     // the same file.
-    let mut second = viewer(&mut host, &relay.addr(), None).await;
+    let mut second = viewer(&mut host, &relay.target(), None).await;
     second
         .service
         .send_files(vec![second.channel], vec![file.clone()]);
@@ -344,7 +340,7 @@ async fn malicious_manifests_are_refused_and_the_session_goes_on() {
     let relay = relay().await;
     let inbox = tempfile::tempdir().unwrap();
     let mut host = host(&relay, Some(inbox.path())).await;
-    let mut v = viewer(&mut host, &relay.addr(), None).await;
+    let mut v = viewer(&mut host, &relay.target(), None).await;
     for (path, size, why) in [
         (&b"../x"[..], 5, "leaves the folder"),
         (b"/etc/cron.d/x", 5, "is absolute"),
@@ -451,7 +447,7 @@ async fn the_relay_stores_parked_files_only_as_ciphertext_and_deletes_them_with_
 
     // A viewer who joins later fetches it from the relay.
     let downloads = tempfile::tempdir().unwrap();
-    let mut v = viewer(&mut host, &relay.addr(), Some(downloads.path())).await;
+    let mut v = viewer(&mut host, &relay.target(), Some(downloads.path())).await;
     let available = until(&mut v.transfers, |e| {
         matches!(e, TransferEvent::ParkedAvailable { .. })
     })

@@ -13,6 +13,9 @@ pub struct SettingsEditor {
     pub auto_accept_files: bool,
     /// The outcome of the last save, for the user to read.
     pub message: Option<Result<String, String>>,
+    /// The settings this window does not edit (remembered relay
+    /// certificates), kept as they were.
+    pub base: Config,
 }
 
 impl SettingsEditor {
@@ -28,6 +31,7 @@ impl SettingsEditor {
         self.name = config.name.clone();
         self.auto_accept_files = config.auto_accept_files;
         self.message = None;
+        self.base = config.clone();
     }
 
     /// The settings as typed, or what is wrong with them.
@@ -46,6 +50,7 @@ impl SettingsEditor {
             relays,
             name: self.name.trim().to_owned(),
             auto_accept_files: self.auto_accept_files,
+            ..self.base.clone()
         })
     }
 }

@@ -12,7 +12,8 @@
 
 use anyhow::{Context, bail};
 use fernsicht_net::client::{
-    HostEvent, HostOptions, RelayAddr, ViewerEvent, ViewerOptions, start_host, start_viewer,
+    ConnectOptions, HostEvent, HostOptions, RelayAddr, ViewerEvent, ViewerOptions, start_host,
+    start_viewer,
 };
 use fernsicht_net::handshake::{HandshakeConfig, ViewerKey};
 use fernsicht_net::message::Permission;
@@ -87,6 +88,7 @@ async fn fernsicht_round(
     let mut host = start_host(HostOptions {
         relay: addr.clone(),
         handshake: HandshakeConfig::default(),
+        connect: pinned(relay.fingerprint),
     })
     .await?;
     let (host_svc, mut host_events) = TransferService::spawn(
@@ -102,6 +104,7 @@ async fn fernsicht_round(
         handshake: HandshakeConfig::default(),
         name: "bench".into(),
         key,
+        connect: pinned(relay.fingerprint),
     })
     .await?;
     let handle = host.handle.clone();
@@ -156,6 +159,17 @@ async fn fernsicht_round(
     relay.shutdown().await;
     let _ = std::fs::remove_dir_all(&data);
     Ok((total, after))
+}
+
+/// Trust exactly this relay's certificate, straight over TLS (no proxy,
+/// no WebSocket fallback): the link the app has to its embedded relay.
+fn pinned(fingerprint: fernsicht_net::tls::Fingerprint) -> ConnectOptions {
+    ConnectOptions {
+        trust: fernsicht_net::tls::RelayTrust::Pinned(fingerprint),
+        proxy: fernsicht_net::transport::proxy::ProxySetting::Off,
+        fallback_ports: Vec::new(),
+        ..Default::default()
+    }
 }
 
 /// A scratch folder, removed when the bench ends (even on error).
