@@ -36,6 +36,8 @@ impl Default for Command {
             password: None,
             accept: Accept::Ask,
             listen: None,
+            direct_port: fernsicht_net::direct::DIRECT_PORT,
+            no_direct: false,
         })
     }
 }
@@ -79,6 +81,13 @@ pub struct HostArgs {
     /// port if that is taken).
     #[arg(long)]
     pub listen: Option<std::net::SocketAddr>,
+    /// Port for direct connections from allowed helpers (any free port if
+    /// it is taken); they still work through the relay when it is closed.
+    #[arg(long, value_name = "PORT", default_value_t = fernsicht_net::direct::DIRECT_PORT)]
+    pub direct_port: u16,
+    /// Only ever talk through the relay: accept no direct connections.
+    #[arg(long)]
+    pub no_direct: bool,
 }
 
 #[derive(Debug, Args)]
@@ -120,4 +129,7 @@ pub struct ViewArgs {
     /// left|right|middle, type TEXT, key ctrl+a, wait-frames N, screenshot PNG.
     #[arg(long, value_name = "FILE")]
     pub script: Option<std::path::PathBuf>,
+    /// Only ever talk through the relay: ignore the host's direct address.
+    #[arg(long)]
+    pub no_direct: bool,
 }

@@ -95,6 +95,15 @@ pub enum Message {
         #[serde(with = "serde_bytes")]
         events: Vec<u8>,
     },
+    /// Host → viewer: addresses where the host accepts a direct connection
+    /// for this session (see [`crate::direct`]).
+    DirectOffer {
+        addrs: Vec<std::net::SocketAddr>,
+    },
+    /// Either way: the last frame on the old path; the sender's next frames
+    /// come over the direct connection. Read the old path up to here, then
+    /// the new one, and no frame is lost or reordered by the move.
+    PathSwitch,
 }
 
 /// One encoded picture.
@@ -178,6 +187,9 @@ impl Message {
                 displays.iter().try_for_each(|d| label(&d.name))
             }
             Message::StreamInfo { encoder } => label(encoder),
+            Message::DirectOffer { addrs } if addrs.len() > crate::direct::MAX_CANDIDATES => {
+                Err(MessageError::Malformed("too many direct addresses".into()))
+            }
             Message::Video(v)
                 if v.width == 0 || v.height == 0 || v.width > 16384 || v.height > 16384 =>
             {

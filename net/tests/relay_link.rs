@@ -41,6 +41,7 @@ async fn a_relay_whose_certificate_is_not_the_pinned_one_gets_no_session() {
         relay: target.addr.clone(),
         connect: target.connect.clone(),
         handshake: HandshakeConfig::default(),
+        direct: None,
     })
     .await
     .err()

@@ -142,6 +142,10 @@ fn through_a_password_proxy_when_only_web_traffic_gets_out() {
     let link = host.expect("relay link ");
     assert_eq!(link, format!("relay link {via} certificate {}", net.pin));
     assert!(!link.contains("s3cret"), "no password in the output");
+    assert_eq!(
+        host.expect("direct connections on "),
+        "direct connections on 0.0.0.0:4663"
+    );
     let number = host
         .expect("session ")
         .trim_start_matches("session ")
@@ -155,6 +159,16 @@ fn through_a_password_proxy_when_only_web_traffic_gets_out() {
     viewer.expect("connected e2e aes-256-gcm");
     viewer.expect("allowed control");
     host.expect("connected #1");
+    // Host and viewer share a network: the session moves off the relay to
+    // a direct connection to the host's address.
+    assert_eq!(
+        viewer.expect("path "),
+        format!("path direct {CLIENT_IP}:4663")
+    );
+    assert!(
+        host.expect("path #1 ")
+            .starts_with(&format!("path #1 direct {CLIENT_IP}:"))
+    );
     viewer.type_line("hallo durch den Proxy");
     host.expect("#1 Ada: hallo durch den Proxy");
     host.type_line("angekommen");

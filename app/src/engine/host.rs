@@ -9,6 +9,7 @@ use fernsicht_input::ViewerId;
 use fernsicht_net::client::{
     ConnectOptions, HostEvent, HostHandle, HostOptions, LinkInfo, RelayAddr, start_host,
 };
+use fernsicht_net::direct::DirectOptions;
 use fernsicht_net::handshake::{AuthCode, HandshakeConfig};
 use fernsicht_net::message::{DisplayDesc, Message, Permission, VideoFrame};
 use fernsicht_net::{ChannelId, SessionNumber};
@@ -32,6 +33,8 @@ pub struct HostEngineConfig {
     pub x_display: Option<String>,
     pub max_bitrate_bps: u32,
     pub max_fps: f32,
+    /// Where allowed viewers may connect directly; `None`: relay only.
+    pub direct: Option<DirectOptions>,
 }
 
 impl HostEngineConfig {
@@ -43,6 +46,7 @@ impl HostEngineConfig {
             x_display: None,
             max_bitrate_bps: 8_000_000,
             max_fps: 30.0,
+            direct: Some(DirectOptions::default()),
         }
     }
 }
@@ -80,6 +84,14 @@ pub enum HostUpdate {
         viewer: ChannelId,
         name: String,
         text: String,
+    },
+    /// Where viewers may connect directly, or why they cannot.
+    Direct(Result<std::net::SocketAddr, String>),
+    /// A viewer's session moved to another path.
+    Path {
+        viewer: ChannelId,
+        link: LinkKind,
+        detail: String,
     },
     /// Which encoder runs, e.g. "openh264 (software)".
     Encoder(String),
@@ -177,6 +189,7 @@ async fn run(
         relay: config.relay.clone(),
         connect: config.connect.clone(),
         handshake: HandshakeConfig::with_password(config.password.as_deref()),
+        direct: config.direct.clone(),
     })
     .await;
     let mut session = match session {
@@ -187,6 +200,9 @@ async fn run(
         }
     };
     updates.send(HostUpdate::Link(session.link.clone()));
+    if config.direct.is_some() {
+        updates.send(HostUpdate::Direct(session.direct.clone()));
+    }
     updates.send(HostUpdate::SessionNumber(session.number));
     let (warn_tx, mut warnings) = mpsc::unbounded_channel();
     let mut engine = Engine {
@@ -310,6 +326,13 @@ impl Engine {
                     .send(HostUpdate::HandshakeFailed { viewer, error });
             }
             HostEvent::Message { viewer, message } => self.on_message(viewer, message).await,
+            HostEvent::ViewerPath { viewer, path } => {
+                self.updates.send(HostUpdate::Path {
+                    viewer,
+                    link: LinkKind::of(path),
+                    detail: path.to_string(),
+                });
+            }
             HostEvent::Ended(end) => return Some(end.to_string()),
             _ => {}
         }

@@ -38,6 +38,8 @@ pub struct ViewerEngineConfig {
     /// Also write every received H.264 access unit to this file (an
     /// elementary stream any player can open).
     pub record: Option<PathBuf>,
+    /// Take the host's offer of a direct connection.
+    pub direct: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +58,8 @@ pub enum ViewerUpdate {
     },
     Encoder(String),
     Chat(String),
+    /// The session moved to another path ("direct 192.0.2.7:4663").
+    Path(String),
     /// The session is over; no more updates follow.
     Ended(String),
 }
@@ -102,6 +106,7 @@ struct Shared {
     kbps: Mutex<RateMeter>,
     rtt_ms: Mutex<Option<f32>>,
     encoder: Mutex<Option<String>>,
+    link: Mutex<LinkKind>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -133,6 +138,7 @@ impl ViewerEngine {
             kbps: Mutex::default(),
             rtt_ms: Mutex::new(None),
             encoder: Mutex::new(None),
+            link: Mutex::new(LinkKind::Relayed),
         });
         runtime.spawn(run(config, cmd_rx, up_tx, shared.clone(), notify));
         ViewerEngine {
@@ -172,7 +178,7 @@ impl ViewerEngine {
             fps: lock(&self.shared.fps).count_rate(now),
             kbps: lock(&self.shared.kbps).amount_rate(now) * 8.0 / 1000.0,
             rtt_ms: *lock(&self.shared.rtt_ms),
-            link: LinkKind::Relayed,
+            link: *lock(&self.shared.link),
             encoder: lock(&self.shared.encoder).clone(),
             frames_decoded: self.shared.decoded.load(Ordering::Relaxed),
             bytes_received: self.shared.received.load(Ordering::Relaxed),
@@ -242,6 +248,7 @@ async fn run(
         handshake: HandshakeConfig::with_password(config.password.as_deref()),
         name: config.name.clone(),
         key,
+        direct: config.direct,
     })
     .await;
     let mut session = match session {
@@ -321,6 +328,10 @@ async fn run(
                         }
                     }
                     ViewerEvent::Message(_) => {}
+                    ViewerEvent::Path(path) => {
+                        *lock(&shared.link) = LinkKind::of(path);
+                        emit(ViewerUpdate::Path(path.to_string()));
+                    }
                     ViewerEvent::Ended(end) => {
                         emit(ViewerUpdate::Ended(end.to_string()));
                         break;

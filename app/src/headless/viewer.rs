@@ -69,6 +69,7 @@ pub async fn run(args: ViewArgs) -> anyhow::Result<ExitCode> {
             password: args.password.clone(),
             name: args.name.clone().unwrap_or_else(default_name),
             record: args.record.clone(),
+            direct: !args.no_direct,
         },
         &tokio::runtime::Handle::current(),
         notify,
@@ -129,6 +130,7 @@ pub async fn run(args: ViewArgs) -> anyhow::Result<ExitCode> {
                         say!("allowed {p}");
                     }
                     ViewerUpdate::PermissionChanged(p) => say!("permission {p}"),
+                    ViewerUpdate::Path(p) => say!("path {p}"),
                     ViewerUpdate::Displays { displays, shared: index } => {
                         for d in &displays {
                             say!("display {} {} {}x{}", d.index, d.name, d.width, d.height);

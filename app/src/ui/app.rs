@@ -230,6 +230,7 @@ impl FernsichtApp {
                 x_display: None,
                 max_bitrate_bps: MAX_BITRATE_BPS,
                 max_fps: MAX_FPS,
+                direct: Some(fernsicht_net::direct::DirectOptions::default()),
             },
             &self.runtime,
             self.notify.clone(),
@@ -294,6 +295,7 @@ impl FernsichtApp {
                     request.name.clone()
                 },
                 record: None,
+                direct: true,
             },
             &self.runtime,
             self.notify.clone(),
