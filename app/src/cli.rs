@@ -37,6 +37,8 @@ impl Default for Command {
             accept: Accept::Ask,
             listen: None,
             inbox: None,
+            direct_port: fernsicht_net::direct::DIRECT_PORT,
+            no_direct: false,
         })
     }
 }
@@ -86,6 +88,13 @@ pub struct HostArgs {
     /// relay's encrypted store for every viewer, now and later.
     #[arg(long, value_name = "DIR")]
     pub inbox: Option<std::path::PathBuf>,
+    /// Port for direct connections from allowed helpers (any free port if
+    /// it is taken); they still work through the relay when it is closed.
+    #[arg(long, value_name = "PORT", default_value_t = fernsicht_net::direct::DIRECT_PORT)]
+    pub direct_port: u16,
+    /// Only ever talk through the relay: accept no direct connections.
+    #[arg(long)]
+    pub no_direct: bool,
 }
 
 #[derive(Debug, Args)]
@@ -135,4 +144,7 @@ pub struct ViewArgs {
     /// (headless: without it, offers are declined).
     #[arg(long, value_name = "DIR")]
     pub save_to: Option<std::path::PathBuf>,
+    /// Only ever talk through the relay: ignore the host's direct address.
+    #[arg(long)]
+    pub no_direct: bool,
 }

@@ -1,7 +1,8 @@
 //! File transfer as a user drives it from the terminal: `fernsicht view
 //! --send` and `fernsicht host --inbox`, real processes, a relay on
 //! loopback; and on a real X server, whether the picture keeps flowing
-//! while a large file goes the same way.
+//! while a large file goes the same way. Every session here stays on the
+//! relay (`--no-direct`): the relay is the path under test.
 #![allow(clippy::unwrap_used)] // integration tests: a failed step is a failed test
 
 mod common;
@@ -63,6 +64,7 @@ async fn a_200_mib_file_and_a_folder_tree_arrive_bit_identical_through_the_relay
             "--relay-pin",
             &pin,
             "--headless",
+            "--no-direct",
             "--accept",
             "view",
             "--inbox",
@@ -80,6 +82,7 @@ async fn a_200_mib_file_and_a_folder_tree_arrive_bit_identical_through_the_relay
             "--relay-pin",
             &pin,
             "--headless",
+            "--no-direct",
             "--send",
             big.to_str().unwrap(),
             "--send",
@@ -137,6 +140,7 @@ async fn files_the_host_sends_or_parks_reach_the_viewer_and_offers_without_a_fol
             "--relay-pin",
             &pin,
             "--headless",
+            "--no-direct",
             "--accept",
             "view",
         ]);
@@ -152,6 +156,7 @@ async fn files_the_host_sends_or_parks_reach_the_viewer_and_offers_without_a_fol
             "--relay-pin",
             &pin,
             "--headless",
+            "--no-direct",
             "--save-to",
             downloads.path().to_str().unwrap(),
         ]);
@@ -200,6 +205,7 @@ async fn files_the_host_sends_or_parks_reach_the_viewer_and_offers_without_a_fol
             "--relay-pin",
             &pin,
             "--headless",
+            "--no-direct",
             "--send",
             src.path().join("setup.exe").to_str().unwrap(),
         ]);
@@ -252,6 +258,7 @@ async fn the_picture_keeps_flowing_while_a_large_file_goes_the_same_way() {
                 "--relay-pin",
                 &pin,
                 "--headless",
+                "--no-direct",
                 "--accept",
                 "view",
             ],
@@ -269,6 +276,7 @@ async fn the_picture_keeps_flowing_while_a_large_file_goes_the_same_way() {
             "--relay-pin",
             &pin,
             "--headless",
+            "--no-direct",
             "--save-to",
             downloads.path().to_str().unwrap(),
         ]);

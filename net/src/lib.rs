@@ -10,6 +10,7 @@
 
 pub mod control;
 pub mod crypto;
+pub mod direct;
 pub mod frame;
 pub mod handshake;
 pub mod number;

@@ -95,6 +95,15 @@ pub enum Message {
         #[serde(with = "serde_bytes")]
         events: Vec<u8>,
     },
+    /// Host → viewer: addresses where the host accepts a direct connection
+    /// for this session (see [`crate::direct`]).
+    DirectOffer {
+        addrs: Vec<std::net::SocketAddr>,
+    },
+    /// Either way: the last frame on the old path; the sender's next frames
+    /// come over the direct connection. Read the old path up to here, then
+    /// the new one, and no frame is lost or reordered by the move.
+    PathSwitch,
     /// Either way: file transfer (offers, chunks, acknowledgements) and,
     /// host → viewer, files parked in the relay's store.
     Transfer(crate::transfer::TransferMsg),
@@ -181,6 +190,9 @@ impl Message {
                 displays.iter().try_for_each(|d| label(&d.name))
             }
             Message::StreamInfo { encoder } => label(encoder),
+            Message::DirectOffer { addrs } if addrs.len() > crate::direct::MAX_CANDIDATES => {
+                Err(MessageError::Malformed("too many direct addresses".into()))
+            }
             Message::Transfer(t) => t
                 .check_bounds()
                 .map_err(|e| MessageError::Malformed(e.into())),

@@ -228,6 +228,7 @@ async fn unreachable_relay_gets_a_clear_error() {
         relay: addr,
         connect: pinned(fernsicht_net::tls::Fingerprint([0; 32])),
         handshake: Default::default(),
+        direct: None,
     })
     .await
     .err()

@@ -150,6 +150,7 @@ fn main() -> Result<()> {
     host_config.connect = connect.clone();
     host_config.x_display = Some(display.clone());
     host_config.max_fps = FPS as f32;
+    host_config.direct = None;
     let mut host = HostEngine::start(host_config, runtime.handle(), Arc::new(|| {}));
     let number = runtime.block_on(async {
         match host.update().await {
@@ -172,6 +173,7 @@ fn main() -> Result<()> {
             name: "latency-bench".into(),
             record: None,
             save_to: None,
+            direct: false,
         },
         runtime.handle(),
         notify,

@@ -9,6 +9,7 @@ use fernsicht_input::ViewerId;
 use fernsicht_net::client::{
     ConnectOptions, HostEvent, HostHandle, HostOptions, LinkInfo, RelayAddr, start_host,
 };
+use fernsicht_net::direct::DirectOptions;
 use fernsicht_net::handshake::{AuthCode, HandshakeConfig};
 use fernsicht_net::message::{DisplayDesc, Message, Permission, VideoFrame};
 use fernsicht_net::transfer::TransferId;
@@ -38,6 +39,8 @@ pub struct HostEngineConfig {
     pub max_fps: f32,
     /// Take files viewers send into this folder without asking.
     pub inbox: Option<PathBuf>,
+    /// Where allowed viewers may connect directly; `None`: relay only.
+    pub direct: Option<DirectOptions>,
 }
 
 impl HostEngineConfig {
@@ -50,6 +53,7 @@ impl HostEngineConfig {
             max_bitrate_bps: 8_000_000,
             max_fps: 30.0,
             inbox: None,
+            direct: Some(DirectOptions::default()),
         }
     }
 }
@@ -87,6 +91,14 @@ pub enum HostUpdate {
         viewer: ChannelId,
         name: String,
         text: String,
+    },
+    /// Where viewers may connect directly, or why they cannot.
+    Direct(Result<std::net::SocketAddr, String>),
+    /// A viewer's session moved to another path.
+    Path {
+        viewer: ChannelId,
+        link: LinkKind,
+        detail: String,
     },
     /// Which encoder runs, e.g. "openh264 (software)".
     Encoder(String),
@@ -221,6 +233,7 @@ async fn run(
         relay: config.relay.clone(),
         connect: config.connect.clone(),
         handshake: HandshakeConfig::with_password(config.password.as_deref()),
+        direct: config.direct.clone(),
     })
     .await;
     let mut session = match session {
@@ -231,6 +244,9 @@ async fn run(
         }
     };
     updates.send(HostUpdate::Link(session.link.clone()));
+    if config.direct.is_some() {
+        updates.send(HostUpdate::Direct(session.direct.clone()));
+    }
     updates.send(HostUpdate::SessionNumber(session.number));
     let (warn_tx, mut warnings) = mpsc::unbounded_channel();
     let (transfers, mut transfer_events) = TransferService::spawn(
@@ -365,6 +381,13 @@ impl Engine {
                     .send(HostUpdate::HandshakeFailed { viewer, error });
             }
             HostEvent::Message { viewer, message } => self.on_message(viewer, message).await,
+            HostEvent::ViewerPath { viewer, path } => {
+                self.updates.send(HostUpdate::Path {
+                    viewer,
+                    link: LinkKind::of(path),
+                    detail: path.to_string(),
+                });
+            }
             HostEvent::Ended(end) => return Some(end.to_string()),
             _ => {}
         }

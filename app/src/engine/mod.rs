@@ -41,6 +41,15 @@ pub enum LinkKind {
     Direct,
 }
 
+impl LinkKind {
+    pub fn of(path: fernsicht_net::client::SessionPath) -> LinkKind {
+        match path {
+            fernsicht_net::client::SessionPath::Relayed => LinkKind::Relayed,
+            fernsicht_net::client::SessionPath::Direct(_) => LinkKind::Direct,
+        }
+    }
+}
+
 impl std::fmt::Display for LinkKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

@@ -42,6 +42,8 @@ pub struct ViewerEngineConfig {
     pub record: Option<PathBuf>,
     /// Take files the host sends (or parks) into this folder without asking.
     pub save_to: Option<PathBuf>,
+    /// Take the host's offer of a direct connection.
+    pub direct: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +62,8 @@ pub enum ViewerUpdate {
     },
     Encoder(String),
     Chat(String),
+    /// The session moved to another path ("direct 192.0.2.7:4663").
+    Path(String),
     /// The session is over; no more updates follow.
     Ended(String),
     /// File transfers: offers to answer, progress, results.
@@ -129,6 +133,7 @@ struct Shared {
     rtt_ms: Mutex<Option<f32>>,
     encoder: Mutex<Option<String>>,
     gaps: Mutex<GapMeter>,
+    link: Mutex<LinkKind>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -161,6 +166,7 @@ impl ViewerEngine {
             rtt_ms: Mutex::new(None),
             encoder: Mutex::new(None),
             gaps: Mutex::default(),
+            link: Mutex::new(LinkKind::Relayed),
         });
         runtime.spawn(run(config, cmd_rx, up_tx, shared.clone(), notify));
         ViewerEngine {
@@ -200,7 +206,7 @@ impl ViewerEngine {
             fps: lock(&self.shared.fps).count_rate(now),
             kbps: lock(&self.shared.kbps).amount_rate(now) * 8.0 / 1000.0,
             rtt_ms: *lock(&self.shared.rtt_ms),
-            link: LinkKind::Relayed,
+            link: *lock(&self.shared.link),
             encoder: lock(&self.shared.encoder).clone(),
             frames_decoded: self.shared.decoded.load(Ordering::Relaxed),
             bytes_received: self.shared.received.load(Ordering::Relaxed),
@@ -304,6 +310,7 @@ async fn run(
         handshake: HandshakeConfig::with_password(config.password.as_deref()),
         name: config.name.clone(),
         key,
+        direct: config.direct,
     })
     .await;
     let mut session = match session {
@@ -402,6 +409,10 @@ async fn run(
                         }
                     }
                     ViewerEvent::Message(_) => {}
+                    ViewerEvent::Path(path) => {
+                        *lock(&shared.link) = LinkKind::of(path);
+                        emit(ViewerUpdate::Path(path.to_string()));
+                    }
                     ViewerEvent::Ended(end) => {
                         emit(ViewerUpdate::Ended(end.to_string()));
                         break;

@@ -57,6 +57,10 @@ pub async fn run(args: HostArgs) -> anyhow::Result<ExitCode> {
     config.connect = connect;
     config.password = args.password;
     config.inbox = args.inbox.clone();
+    config.direct = (!args.no_direct).then(|| fernsicht_net::direct::DirectOptions {
+        listen: std::net::SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, args.direct_port)),
+        advertise: None,
+    });
     let mut engine = HostEngine::start(config, &tokio::runtime::Handle::current(), Arc::new(|| {}));
 
     let mut lines = super::stdin_lines();
@@ -110,6 +114,9 @@ pub async fn run(args: HostArgs) -> anyhow::Result<ExitCode> {
                     }
                     HostUpdate::Chat { viewer, name, text } => say!("{viewer} {name}: {text}"),
                     HostUpdate::Encoder(e) => say!("encoder {e}"),
+                    HostUpdate::Direct(Ok(at)) => say!("direct connections on {at}"),
+                    HostUpdate::Direct(Err(e)) => say!("warning: no direct connections: {e}"),
+                    HostUpdate::Path { viewer, detail, .. } => say!("path {viewer} {detail}"),
                     HostUpdate::Warning(w) => say!("warning: {w}"),
                     HostUpdate::Transfer(event) => {
                         say!("{}", super::transfer::line(&event));

@@ -71,6 +71,7 @@ pub async fn run(args: ViewArgs) -> anyhow::Result<ExitCode> {
             name: args.name.clone().unwrap_or_else(default_name),
             record: args.record.clone(),
             save_to: args.save_to.clone(),
+            direct: !args.no_direct,
         },
         &tokio::runtime::Handle::current(),
         notify,
@@ -174,6 +175,7 @@ pub async fn run(args: ViewArgs) -> anyhow::Result<ExitCode> {
                         }
                     }
                     ViewerUpdate::PermissionChanged(p) => say!("permission {p}"),
+                    ViewerUpdate::Path(p) => say!("path {p}"),
                     ViewerUpdate::Displays { displays, shared: index } => {
                         for d in &displays {
                             say!("display {} {} {}x{}", d.index, d.name, d.width, d.height);

@@ -184,6 +184,13 @@ impl HostScreen {
             }
             HostUpdate::Chat { name, text, .. } => self.chat.received(name, text),
             HostUpdate::Encoder(e) => self.encoder = Some(e),
+            HostUpdate::Path { viewer, link, .. } => {
+                if let Some(v) = self.viewers.iter_mut().find(|v| v.viewer == viewer) {
+                    v.link = link;
+                }
+            }
+            HostUpdate::Direct(Err(e)) => tracing::warn!("no direct connections: {e}"),
+            HostUpdate::Direct(Ok(_)) => {}
             HostUpdate::Link(link) => self.link_path = Some(link.path.to_string()),
             HostUpdate::Warning(w) => {
                 if !self.warnings.contains(&w) {

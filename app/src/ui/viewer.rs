@@ -141,6 +141,8 @@ impl ViewerScreen {
                 self.shared = shared;
             }
             ViewerUpdate::Encoder(e) => self.encoder = Some(e),
+            // The status bar reads the path from the engine's stats.
+            ViewerUpdate::Path(_) => {}
             ViewerUpdate::Link(link) => self.link_path = Some(link.path.to_string()),
             ViewerUpdate::Chat(text) => {
                 self.chat.received("Host", text);

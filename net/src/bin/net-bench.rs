@@ -47,6 +47,8 @@ const STREAM_BYTES: u64 = 512 << 20;
 /// viewer whose queue passes 32 MiB (a real host is paced by its encoder);
 /// the same window applies to every forwarding path, so they compare fairly.
 const WINDOW: u64 = 8 << 20;
+/// Echoes per link for the round-trip figures.
+const ROUND_TRIPS: usize = 2000;
 const KIB: usize = 1024;
 const MIB: usize = 1024 * 1024;
 
@@ -144,11 +146,24 @@ fn main() -> Result<()> {
     table.row("AES-256-GCM seal, openssl, 16 KiB".into(), openssl, detail);
 
     eprintln!("net-bench: forwarding");
+    let proxy = Tinyproxy::start();
+    let mut links = vec![Link::Tls, Link::WebSocket];
+    match &proxy {
+        Ok(p) => links.push(Link::Proxy(p.url.clone())),
+        Err(e) => table.row(
+            Link::Proxy(String::new()).label().into(),
+            "not measured".into(),
+            format!("{e:#}"),
+        ),
+    }
     for size in [64 * KIB, MIB] {
-        for path in [Path::Direct, Path::Copy, Path::CopyBuf, Path::Relay] {
+        let paths = [Path::Direct, Path::Copy, Path::CopyBuf]
+            .into_iter()
+            .chain(links.iter().cloned().map(Path::Relay));
+        for path in paths {
             let mut rounds = Vec::with_capacity(ROUNDS);
             for _ in 0..ROUNDS {
-                rounds.push(runtime.block_on(forward(path, &keys[0], size))?);
+                rounds.push(runtime.block_on(forward(&path, &keys[0], size))?);
             }
             let m = best(rounds);
             table.row(
@@ -162,6 +177,22 @@ fn main() -> Result<()> {
             );
         }
     }
+
+    eprintln!("net-bench: round trips");
+    for link in &links {
+        let mut times = runtime.block_on(async {
+            RelayPair::open(link)
+                .await?
+                .round_trips(&keys[0], ROUND_TRIPS)
+                .await
+        })?;
+        table.row(
+            format!("{}, round trip of a 256-byte frame", link.label()),
+            percentiles(&mut times),
+            format!("{ROUND_TRIPS} host → viewer → host echoes"),
+        );
+    }
+    drop(proxy);
 
     println!("{}", machine());
     table.print();
@@ -206,6 +237,7 @@ async fn session_setups(keys: &[ViewerKey]) -> Result<(Vec<Duration>, Vec<Durati
             relay: addr.into(),
             connect: pinned(relay.fingerprint),
             handshake: HandshakeConfig::default(),
+            direct: None,
         })
         .await?;
         let join = Instant::now();
@@ -216,6 +248,7 @@ async fn session_setups(keys: &[ViewerKey]) -> Result<(Vec<Duration>, Vec<Durati
             handshake: HandshakeConfig::default(),
             name: "bench".into(),
             key: keys[i % keys.len()].clone(),
+            direct: false,
         })
         .await?;
         let both = async {
@@ -263,7 +296,7 @@ fn sealed_frames(key: &ViewerKey, size: usize, channel: ChannelId) -> Result<Vec
         .collect()
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Path {
     /// Sender connected straight to the receiver.
     Direct,
@@ -273,17 +306,39 @@ enum Path {
     /// The same with a 64 KiB read buffer (`tokio::io::copy_buf`), the
     /// relay's own read buffer size.
     CopyBuf,
-    /// A `Relay` task in between, host to viewer.
-    Relay,
+    /// A `Relay` task in between, host to viewer, both linked to it the way
+    /// `link` says.
+    Relay(Link),
+}
+
+/// How host and viewer reach the relay: the ways `connect_relay` tries.
+#[derive(Debug, Clone)]
+enum Link {
+    /// TLS on the relay's own port.
+    Tls,
+    /// A WebSocket over TLS.
+    WebSocket,
+    /// A WebSocket over TLS through an HTTP proxy (CONNECT) at this URL.
+    Proxy(String),
+}
+
+impl Link {
+    fn label(&self) -> &'static str {
+        match self {
+            Link::Tls => "relay, TLS link",
+            Link::WebSocket => "relay, WebSocket link",
+            Link::Proxy(_) => "relay, WebSocket link via tinyproxy",
+        }
+    }
 }
 
 impl Path {
-    fn label(self) -> &'static str {
+    fn label(&self) -> &'static str {
         match self {
             Path::Direct => "loopback TCP, direct",
             Path::Copy => "loopback TCP via tokio::io::copy",
             Path::CopyBuf => "loopback TCP via copy_buf, 64 KiB buffer",
-            Path::Relay => "loopback TCP via the relay",
+            Path::Relay(link) => link.label(),
         }
     }
 }
@@ -297,7 +352,7 @@ struct Moved {
 
 /// Streams at least [`STREAM_BYTES`] of sealed frames of `size` plaintext
 /// bytes along `path`.
-async fn forward(path: Path, key: &ViewerKey, size: usize) -> Result<Moved> {
+async fn forward(path: &Path, key: &ViewerKey, size: usize) -> Result<Moved> {
     match path {
         Path::Direct => {
             let frames = sealed_frames(key, size, ChannelId(1))?;
@@ -308,6 +363,7 @@ async fn forward(path: Path, key: &ViewerKey, size: usize) -> Result<Moved> {
             stream(FrameWriter::new(sender), FrameReader::new(receiver), frames).await
         }
         Path::Copy | Path::CopyBuf => {
+            let copy_path = path.clone();
             let frames = sealed_frames(key, size, ChannelId(1))?;
             let to_receiver = TcpListener::bind(loopback()).await?;
             let to_forwarder = TcpListener::bind(loopback()).await?;
@@ -317,7 +373,7 @@ async fn forward(path: Path, key: &ViewerKey, size: usize) -> Result<Moved> {
                 let (mut inbound, _) = to_forwarder.accept().await?;
                 inbound.set_nodelay(true)?;
                 let mut outbound = connect(receiver_addr).await?;
-                let copied = match path {
+                let copied = match copy_path {
                     Path::CopyBuf => {
                         let mut inbound = BufReader::with_capacity(64 * KIB, inbound);
                         tokio::io::copy_buf(&mut inbound, &mut outbound).await?
@@ -333,63 +389,121 @@ async fn forward(path: Path, key: &ViewerKey, size: usize) -> Result<Moved> {
             forwarder.await??;
             moved
         }
-        Path::Relay => relay_stream(key, size).await,
+        Path::Relay(link) => {
+            let pair = RelayPair::open(link).await?;
+            let frames = sealed_frames(key, size, pair.channel)?;
+            let moved = stream(pair.host_writer, pair.viewer_reader, frames).await;
+            drop((pair.host_reader, pair.viewer_writer));
+            pair.relay.shutdown().await;
+            moved
+        }
     }
 }
 
-/// A host and a viewer on raw sockets, speaking the relay protocol through
-/// the public API: register, join, then the host streams to the viewer.
-async fn relay_stream(key: &ViewerKey, size: usize) -> Result<Moved> {
-    let scratch = Scratch::new("relay")?;
-    let relay = Relay::bind(RelayConfig::new(loopback(), scratch.0.clone()))
-        .await
-        .context("starting the relay")?
-        .spawn();
+type LinkRead = tokio::io::ReadHalf<fernsicht_net::transport::BoxStream>;
+type LinkWrite = tokio::io::WriteHalf<fernsicht_net::transport::BoxStream>;
 
-    let (host_read, host_write) = relay_link(&relay).await?;
-    let (mut host_reader, mut host_writer) =
-        (FrameReader::new(host_read), FrameWriter::new(host_write));
-    host_writer
-        .write_frame(
-            &ClientRequest::Register {
-                protocol: RELAY_PROTOCOL,
-            }
-            .to_frame(),
-        )
-        .await?;
-    let number = match relay_event(&mut host_reader).await? {
-        RelayEvent::Registered { number } => number,
-        other => bail!("the relay answered the registration with {other:?}"),
-    };
+/// A host and a viewer on raw links, speaking the relay protocol through
+/// the public API: registered and joined, ready to stream.
+struct RelayPair {
+    relay: fernsicht_net::relay::RelayHandle,
+    channel: ChannelId,
+    host_reader: FrameReader<LinkRead>,
+    host_writer: FrameWriter<LinkWrite>,
+    viewer_reader: FrameReader<LinkRead>,
+    viewer_writer: FrameWriter<LinkWrite>,
+    _scratch: Scratch,
+}
 
-    let (viewer_read, viewer_write) = relay_link(&relay).await?;
-    let (mut viewer_reader, mut viewer_writer) = (
-        FrameReader::new(viewer_read),
-        FrameWriter::new(viewer_write),
-    );
-    viewer_writer
-        .write_frame(
-            &ClientRequest::Join {
-                protocol: RELAY_PROTOCOL,
-                number,
-            }
-            .to_frame(),
-        )
-        .await?;
-    let channel = match relay_event(&mut viewer_reader).await? {
-        RelayEvent::Joined { channel } => channel,
-        other => bail!("the relay answered the join with {other:?}"),
-    };
-    match relay_event(&mut host_reader).await? {
-        RelayEvent::ViewerJoined { channel: c } if c == channel => {}
-        other => bail!("the relay told the host {other:?} instead of the join"),
+impl RelayPair {
+    async fn open(link: &Link) -> Result<RelayPair> {
+        let scratch = Scratch::new("relay")?;
+        let relay = Relay::bind(RelayConfig::new(loopback(), scratch.0.clone()))
+            .await
+            .context("starting the relay")?
+            .spawn();
+
+        let (host_read, host_write) = relay_link(&relay, link).await?;
+        let (mut host_reader, mut host_writer) =
+            (FrameReader::new(host_read), FrameWriter::new(host_write));
+        host_writer
+            .write_frame(
+                &ClientRequest::Register {
+                    protocol: RELAY_PROTOCOL,
+                }
+                .to_frame(),
+            )
+            .await?;
+        let number = match relay_event(&mut host_reader).await? {
+            RelayEvent::Registered { number } => number,
+            other => bail!("the relay answered the registration with {other:?}"),
+        };
+
+        let (viewer_read, viewer_write) = relay_link(&relay, link).await?;
+        let (mut viewer_reader, mut viewer_writer) = (
+            FrameReader::new(viewer_read),
+            FrameWriter::new(viewer_write),
+        );
+        viewer_writer
+            .write_frame(
+                &ClientRequest::Join {
+                    protocol: RELAY_PROTOCOL,
+                    number,
+                }
+                .to_frame(),
+            )
+            .await?;
+        let channel = match relay_event(&mut viewer_reader).await? {
+            RelayEvent::Joined { channel } => channel,
+            other => bail!("the relay answered the join with {other:?}"),
+        };
+        match relay_event(&mut host_reader).await? {
+            RelayEvent::ViewerJoined { channel: c } if c == channel => {}
+            other => bail!("the relay told the host {other:?} instead of the join"),
+        }
+        Ok(RelayPair {
+            relay,
+            channel: ChannelId(channel),
+            host_reader,
+            host_writer,
+            viewer_reader,
+            viewer_writer,
+            _scratch: scratch,
+        })
     }
 
-    let frames = sealed_frames(key, size, ChannelId(channel))?;
-    let moved = stream(host_writer, viewer_reader, frames).await;
-    drop((host_reader, viewer_writer));
-    relay.shutdown().await;
-    moved
+    /// Round trips of one small sealed frame, host → relay → viewer and
+    /// back: the latency a link adds to every acknowledgement.
+    async fn round_trips(mut self, key: &ViewerKey, count: usize) -> Result<Vec<Duration>> {
+        let frames = sealed_frames(key, 256, self.channel)?;
+        let mut times = Vec::with_capacity(count);
+        for i in 0..count {
+            let frame = &frames[i % frames.len()];
+            let start = Instant::now();
+            self.host_writer.write_raw(frame).await?;
+            let (_, there) = self
+                .viewer_reader
+                .read_raw()
+                .await?
+                .context("the viewer's link closed")?;
+            self.viewer_writer.write_raw(&there).await?;
+            let (_, back) = self
+                .host_reader
+                .read_raw()
+                .await?
+                .context("the host's link closed")?;
+            times.push(start.elapsed());
+            if back.len() != frame.len() {
+                bail!(
+                    "the echo came back {} bytes long, not {}",
+                    back.len(),
+                    frame.len()
+                );
+            }
+        }
+        self.relay.shutdown().await;
+        Ok(times)
+    }
 }
 
 async fn relay_event<R: AsyncRead + Unpin>(reader: &mut FrameReader<R>) -> Result<RelayEvent> {
@@ -458,19 +572,85 @@ fn pinned(fingerprint: fernsicht_net::tls::Fingerprint) -> ConnectOptions {
     }
 }
 
-/// A TLS link to the relay, as clients have it, split in halves.
+/// A link to the relay as clients have it, split in halves. The
+/// WebSocket kinds are told a dead main port, so that they get there the
+/// way a client behind a firewall does.
 async fn relay_link(
     relay: &fernsicht_net::relay::RelayHandle,
-) -> Result<(
-    tokio::io::ReadHalf<fernsicht_net::transport::BoxStream>,
-    tokio::io::WriteHalf<fernsicht_net::transport::BoxStream>,
-)> {
-    let link = fernsicht_net::transport::connect::connect_relay(
-        &relay.addr.into(),
-        &pinned(relay.fingerprint),
-    )
-    .await?;
-    Ok(tokio::io::split(link.stream))
+    link: &Link,
+) -> Result<(LinkRead, LinkWrite)> {
+    let mut options = pinned(relay.fingerprint);
+    let mut addr: fernsicht_net::client::RelayAddr = relay.addr.into();
+    if !matches!(link, Link::Tls) {
+        let dead = std::net::TcpListener::bind(loopback())?
+            .local_addr()?
+            .port();
+        addr = fernsicht_net::client::RelayAddr::new("127.0.0.1", dead);
+        options.fallback_ports = vec![relay.addr.port()];
+    }
+    if let Link::Proxy(url) = link {
+        options.proxy = fernsicht_net::transport::proxy::ProxySetting::Url(url.clone());
+    }
+    let opened = fernsicht_net::transport::connect::connect_relay(&addr, &options).await?;
+    let want_proxy = matches!(link, Link::Proxy(_));
+    match (&opened.path, link) {
+        (fernsicht_net::transport::connect::LinkPath::Tls { .. }, Link::Tls) => {}
+        (fernsicht_net::transport::connect::LinkPath::WebSocket { proxy, .. }, _)
+            if proxy.is_some() == want_proxy && !matches!(link, Link::Tls) => {}
+        (got, _) => bail!("wanted a {} but connected by {got}", link.label()),
+    }
+    Ok(tokio::io::split(opened.stream))
+}
+
+/// A tinyproxy on loopback for the proxied link, stopped when dropped.
+struct Tinyproxy {
+    child: std::process::Child,
+    url: String,
+    _dir: Scratch,
+}
+
+impl Tinyproxy {
+    fn start() -> Result<Tinyproxy> {
+        let dir = Scratch::new("tinyproxy")?;
+        let port = std::net::TcpListener::bind(loopback())?
+            .local_addr()?
+            .port();
+        let conf = dir.0.join("tinyproxy.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "Port {port}\nListen 127.0.0.1\nTimeout 600\nMaxClients 20\n\
+                 LogLevel Error\nBasicAuth bench bench\nAllow 127.0.0.1\n"
+            ),
+        )?;
+        let child = std::process::Command::new("tinyproxy")
+            .arg("-d")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("starting tinyproxy (apt install tinyproxy)")?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                bail!("tinyproxy did not listen on port {port}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Tinyproxy {
+            child,
+            url: format!("http://bench:bench@127.0.0.1:{port}"),
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for Tinyproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 async fn connect(addr: SocketAddr) -> Result<TcpStream> {

@@ -89,6 +89,7 @@ async fn fernsicht_round(
         relay: addr.clone(),
         handshake: HandshakeConfig::default(),
         connect: pinned(relay.fingerprint),
+        direct: None,
     })
     .await?;
     let (host_svc, mut host_events) = TransferService::spawn(
@@ -105,6 +106,7 @@ async fn fernsicht_round(
         name: "bench".into(),
         key,
         connect: pinned(relay.fingerprint),
+        direct: false,
     })
     .await?;
     let handle = host.handle.clone();

@@ -3,8 +3,10 @@
 
 use super::limiter::HandshakeLimiter;
 use super::link::{self, HANDSHAKE_TIMEOUT, KEEPALIVE, LinkWriter, Reader};
+use super::path::{self, DirectPath, PathRead, SessionPath};
 use super::{ClientError, RelayAddr, SessionEnd};
 use crate::control::{ClientRequest, RELAY_PROTOCOL, RelayEvent};
+use crate::direct::{Accepted, DirectListener, DirectOptions, PathKey, Registry};
 use crate::frame::{ChannelId, Frame, FrameType};
 use crate::handshake::{
     AbortReason, AuthCode, HandshakeConfig, HandshakeError, HostExpectFinished, HostExpectReveal,
@@ -26,6 +28,8 @@ pub struct HostOptions {
     /// How to reach and trust the relay.
     pub connect: super::ConnectOptions,
     pub handshake: HandshakeConfig,
+    /// Accept direct connections from allowed viewers; `None`: relay only.
+    pub direct: Option<DirectOptions>,
 }
 
 /// What happens in a host's session, for the UI to show.
@@ -51,6 +55,11 @@ pub enum HostEvent {
     HandshakeFailed { viewer: ChannelId, error: String },
     /// A message from an allowed viewer.
     Message { viewer: ChannelId, message: Message },
+    /// A viewer's session moved to another path.
+    ViewerPath {
+        viewer: ChannelId,
+        path: SessionPath,
+    },
     /// The session is over; no more events follow.
     Ended(SessionEnd),
     /// An answer of the relay's file store.
@@ -144,6 +153,9 @@ pub struct HostSession {
     pub number: SessionNumber,
     /// How the link to the relay runs.
     pub link: super::LinkInfo,
+    /// Where viewers may connect directly, if anywhere; the session still
+    /// runs without, through the relay.
+    pub direct: Result<std::net::SocketAddr, String>,
     pub handle: HostHandle,
     pub events: mpsc::UnboundedReceiver<HostEvent>,
 }
@@ -171,6 +183,21 @@ pub async fn start_host(options: HostOptions) -> Result<HostSession, ClientError
     };
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let (path_tx, path_rx) = path::reads();
+    let registry = Registry::default();
+    let (accepted_tx, accepted_rx) = mpsc::unbounded_channel();
+    let (direct, candidates) = match &options.direct {
+        None => (Err("direct connections are off".to_owned()), Vec::new()),
+        Some(o) => match DirectListener::bind(o).await {
+            Ok(listener) => {
+                let candidates = listener.candidates();
+                let at = listener.local_addr().map_err(|e| e.to_string());
+                listener.spawn(registry.clone(), accepted_tx);
+                (at, candidates)
+            }
+            Err(e) => (Err(crate::error_chain(&e)), Vec::new()),
+        },
+    };
     let host = Host {
         config: options.handshake,
         writer,
@@ -178,11 +205,15 @@ pub async fn start_host(options: HostOptions) -> Result<HostSession, ClientError
         viewers: HashMap::new(),
         deadlines: HashMap::new(),
         limiter: HandshakeLimiter::new(),
+        registry,
+        candidates,
+        path_tx,
     };
-    tokio::spawn(host.run(reader, cmd_rx));
+    tokio::spawn(host.run(reader, cmd_rx, accepted_rx, path_rx));
     Ok(HostSession {
         number,
         link,
+        direct,
         handle: HostHandle { tx: cmd_tx },
         events: ev_rx,
     })
@@ -202,6 +233,17 @@ struct Link {
     sealer: Sealer,
     opener: Opener,
     name: String,
+    path_key: PathKey,
+    /// Set once the viewer's session moved off the relay.
+    direct: Option<DirectPath>,
+}
+
+impl Link {
+    /// Where this viewer's sealed frames go: its direct path once there is
+    /// one, else the relay.
+    fn out<'a>(&'a self, relay: &'a LinkWriter) -> &'a LinkWriter {
+        self.direct.as_ref().map_or(relay, |d| &d.writer)
+    }
 }
 
 impl Slot {
@@ -218,6 +260,12 @@ struct Host {
     /// When each handshake in progress must be complete.
     deadlines: HashMap<ChannelId, Instant>,
     limiter: HandshakeLimiter,
+    /// Path keys of the viewers whose direct connections we accept.
+    registry: Registry,
+    /// Addresses offered to allowed viewers; empty: no direct paths.
+    candidates: Vec<std::net::SocketAddr>,
+    /// Where direct paths' readers deliver frames.
+    path_tx: mpsc::Sender<PathRead>,
 }
 
 /// What the session loop should do after handling an input.
@@ -231,7 +279,13 @@ impl Host {
         let _ = self.events.send(e);
     }
 
-    async fn run(mut self, mut reader: Reader, mut commands: mpsc::UnboundedReceiver<Command>) {
+    async fn run(
+        mut self,
+        mut reader: Reader,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut accepted: mpsc::UnboundedReceiver<Accepted>,
+        mut path_reads: mpsc::Receiver<PathRead>,
+    ) {
         let mut keepalive =
             tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
         let mut handshake_check = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -253,6 +307,8 @@ impl Host {
                     .await
                     .map(|_| Flow::Continue),
                 _ = handshake_check.tick() => self.expire_handshakes().await,
+                Some(a) = accepted.recv() => self.on_direct(a).await,
+                Some((ch, read)) = path_reads.recv() => self.on_path_read(ch, read).await,
             };
             match flow {
                 Ok(Flow::Continue) => {}
@@ -260,7 +316,19 @@ impl Host {
                 Err(e) => break SessionEnd::Failed(crate::error_chain(&e)),
             }
         };
-        let Self { writer, events, .. } = self;
+        let Self {
+            writer,
+            events,
+            viewers,
+            ..
+        } = self;
+        for slot in viewers.into_values() {
+            if let Slot::Pending(link) | Slot::Active(link, _) = slot
+                && let Some(direct) = link.direct
+            {
+                direct.finish().await;
+            }
+        }
         writer.finish().await;
         let _ = events.send(HostEvent::Ended(end));
     }
@@ -340,6 +408,8 @@ impl Host {
                     sealer: est.sealer,
                     opener: est.opener,
                     name: est.peer_name,
+                    path_key: est.path_key,
+                    direct: None,
                 })))
             }
             Slot::Pending(mut link) => {
@@ -359,8 +429,17 @@ impl Host {
                     }
                     Message::Ping { id } => {
                         let f = seal(&mut link, &Message::Pong { id })?;
-                        self.writer.send(&f).await?;
+                        send(&self.writer, &link, f).await?;
                     }
+                    Message::PathSwitch => match &mut link.direct {
+                        // Its last frame on the relay: read the direct path.
+                        Some(direct) => direct.open(),
+                        None => {
+                            return Err(ViewerFailure::Stream(
+                                "the viewer switched to a direct path that does not exist".into(),
+                            ));
+                        }
+                    },
                     message => self.emit(HostEvent::Message {
                         viewer: ch,
                         message,
@@ -388,6 +467,7 @@ impl Host {
     ) -> Result<(), ClientError> {
         self.viewers.remove(&ch);
         self.deadlines.remove(&ch);
+        self.registry.remove(ch);
         if let Some(reason) = abort {
             self.writer.send(&abort_frame(reason, ch, 0)).await?;
         }
@@ -419,6 +499,7 @@ impl Host {
             RelayEvent::ViewerLeft { channel, reason } => {
                 let ch = ChannelId(channel);
                 self.deadlines.remove(&ch);
+                self.registry.remove(ch);
                 if let Some(slot) = self.viewers.remove(&ch) {
                     if slot.handshaking() {
                         // Abandoned handshakes count as failures: see the
@@ -487,6 +568,14 @@ impl Host {
                             name: link.name.clone(),
                             permission,
                         });
+                        if !self.candidates.is_empty() {
+                            self.registry.insert(viewer, link.path_key.clone());
+                            let offer = Message::DirectOffer {
+                                addrs: self.candidates.clone(),
+                            };
+                            let f = seal_or_err(&mut link, &offer)?;
+                            self.writer.send(&f).await?;
+                        }
                         self.viewers.insert(viewer, Slot::Active(link, permission));
                     }
                     None => {
@@ -502,7 +591,9 @@ impl Host {
                 if let Some(Slot::Active(link, p)) = self.viewers.get_mut(&viewer) {
                     *p = permission;
                     let f = seal_or_err(link, &Message::PermissionChanged { permission })?;
-                    self.writer.send(&f).await?;
+                    if let Err(e) = send(&self.writer, link, f).await {
+                        self.lose_viewer(viewer, e).await?;
+                    }
                 }
             }
             Command::Remove { viewer } => {
@@ -524,11 +615,17 @@ impl Host {
                     Some(v) => v,
                     None => self.viewers.keys().copied().collect(),
                 };
+                let mut lost = Vec::new();
                 for ch in targets {
                     if let Some(Slot::Active(link, _)) = self.viewers.get_mut(&ch) {
                         let f = link.sealer.seal(&encoded)?;
-                        self.writer.send_owned(f).await?;
+                        if let Err(e) = send(&self.writer, link, f).await {
+                            lost.push((ch, e));
+                        }
                     }
+                }
+                for (ch, e) in lost {
+                    self.lose_viewer(ch, e).await?;
                 }
             }
             Command::End => {
@@ -543,7 +640,12 @@ impl Host {
                                 reason: ByeReason::HostStopped,
                             },
                         )?;
-                        self.writer.send(&f).await?;
+                        // A broken direct path: the relay's end of session
+                        // tells the viewer instead.
+                        let _ = send(&self.writer, &link, f).await;
+                        if let Some(direct) = link.direct {
+                            direct.finish().await;
+                        }
                     }
                 }
                 self.writer
@@ -560,6 +662,98 @@ impl Host {
         Ok(Flow::Continue)
     }
 
+    /// A viewer proved itself on our direct listener: tell it, on the relay,
+    /// that our frames for it take the direct path from now on.
+    async fn on_direct(&mut self, accepted: Accepted) -> Result<Flow, ClientError> {
+        let ch = accepted.channel;
+        let Some(Slot::Active(link, _)) = self.viewers.get_mut(&ch) else {
+            return Ok(Flow::Continue);
+        };
+        if link.direct.is_some() {
+            return Ok(Flow::Continue);
+        }
+        let f = seal_or_err(link, &Message::PathSwitch)?;
+        self.writer.send(&f).await?;
+        link.direct = Some(DirectPath::new(accepted.stream, ch, self.path_tx.clone()));
+        self.emit(HostEvent::ViewerPath {
+            viewer: ch,
+            path: SessionPath::Direct(accepted.peer),
+        });
+        Ok(Flow::Continue)
+    }
+
+    /// A frame (or the end) from a viewer's direct path.
+    async fn on_path_read(
+        &mut self,
+        ch: ChannelId,
+        read: Result<Option<Frame>, crate::transport::TransportError>,
+    ) -> Result<Flow, ClientError> {
+        let on_direct = matches!(
+            self.viewers.get(&ch),
+            Some(Slot::Active(
+                Link {
+                    direct: Some(_),
+                    ..
+                },
+                _
+            ))
+        );
+        if !on_direct {
+            // Late news from a viewer that is already gone.
+            return Ok(Flow::Continue);
+        }
+        match read {
+            Ok(Some(frame))
+                if frame.header.frame_type == FrameType::Sealed && frame.header.channel == ch =>
+            {
+                self.on_frame(frame).await
+            }
+            Ok(Some(_)) => {
+                self.lose_viewer(
+                    ch,
+                    ViewerFailure::Stream(
+                        "the viewer sent a foreign frame on its direct path".into(),
+                    ),
+                )
+                .await?;
+                Ok(Flow::Continue)
+            }
+            Ok(None) => {
+                self.lose_viewer(
+                    ch,
+                    ViewerFailure::Stream("the direct connection to the viewer closed".into()),
+                )
+                .await?;
+                Ok(Flow::Continue)
+            }
+            Err(e) => {
+                self.lose_viewer(
+                    ch,
+                    ViewerFailure::Stream(format!(
+                        "the direct connection to the viewer broke: {}",
+                        crate::error_chain(&e)
+                    )),
+                )
+                .await?;
+                Ok(Flow::Continue)
+            }
+        }
+    }
+
+    /// A viewer's own path failed: drop it, keep everyone else.
+    async fn lose_viewer(&mut self, ch: ChannelId, why: ViewerFailure) -> Result<(), ClientError> {
+        let reason = match why {
+            ViewerFailure::Link(e) => return Err(e),
+            ViewerFailure::Stream(s) => s,
+            ViewerFailure::Handshake(e) => crate::error_chain(&e),
+        };
+        if self.viewers.contains_key(&ch) {
+            self.drop_viewer(ch, None).await?;
+            self.emit(HostEvent::ViewerLeft { viewer: ch, reason });
+        }
+        Ok(())
+    }
+
     /// Tells a viewer why it goes (sealed, so the relay cannot forge it),
     /// then has the relay drop it.
     async fn say_bye(
@@ -569,7 +763,12 @@ impl Host {
         reason: ByeReason,
     ) -> Result<(), ClientError> {
         let f = seal_or_err(link, &Message::Bye { reason })?;
-        self.writer.send(&f).await?;
+        // A broken direct path: the relay's removal tells the viewer instead.
+        let _ = send(&self.writer, link, f).await;
+        if let Some(direct) = link.direct.take() {
+            direct.finish().await;
+        }
+        self.registry.remove(viewer);
         self.writer
             .send(&ClientRequest::RemoveViewer { channel: viewer.0 }.to_frame())
             .await
@@ -610,6 +809,18 @@ fn seal(link: &mut Link, msg: &Message) -> Result<Frame, ViewerFailure> {
     link.sealer
         .seal_vec(msg.encode())
         .map_err(|e| ViewerFailure::Stream(e.to_string()))
+}
+
+/// Sends a viewer's sealed frame on its path. A broken direct path fails
+/// only that viewer; a broken relay link fails the session.
+async fn send(relay: &LinkWriter, link: &Link, frame: Frame) -> Result<(), ViewerFailure> {
+    match link.out(relay).send_owned(frame).await {
+        Ok(()) => Ok(()),
+        Err(_) if link.direct.is_some() => Err(ViewerFailure::Stream(
+            "the direct connection to the viewer broke".into(),
+        )),
+        Err(e) => Err(ViewerFailure::Link(e)),
+    }
 }
 
 fn seal_or_err(link: &mut Link, msg: &Message) -> Result<Frame, ClientError> {

@@ -8,7 +8,7 @@ use crate::tls::Fingerprint;
 use crate::transport::connect::{ConnectOptions, LinkPath, connect_relay};
 use crate::transport::{BoxStream, FrameReader, FrameWriter, TransportError};
 use std::time::Duration;
-use tokio::io::ReadHalf;
+use tokio::io::{AsyncWrite, ReadHalf};
 use tokio::sync::mpsc;
 
 /// How long connecting and the relay's first answer may take.
@@ -43,6 +43,25 @@ pub(super) struct LinkWriter {
 const FINISH_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl LinkWriter {
+    /// A writer task for `write`: frames queue up to [`SEND_QUEUE`] and go
+    /// out in batches, flushed when the queue runs empty.
+    pub(super) fn spawn<W: AsyncWrite + Unpin + Send + 'static>(write: W) -> LinkWriter {
+        let (tx, mut rx) = mpsc::channel::<Frame>(SEND_QUEUE);
+        let task = tokio::spawn(async move {
+            let mut w = FrameWriter::new(write);
+            while let Some(frame) = rx.recv().await {
+                if w.write_frame_buffered(&frame).await.is_err() {
+                    return;
+                }
+                if rx.is_empty() && w.flush().await.is_err() {
+                    return;
+                }
+            }
+            let _ = w.shutdown().await;
+        });
+        LinkWriter { tx, task }
+    }
+
     /// Sends what is queued, then closes the connection. Without this, a
     /// process that exits right after ending its session could lose its
     /// last frames, and the peer would see a dropped link instead of a
@@ -85,20 +104,7 @@ pub(super) async fn connect(
         fingerprint: link.fingerprint,
     };
     let (read, write) = tokio::io::split(link.stream);
-    let (tx, mut rx) = mpsc::channel::<Frame>(SEND_QUEUE);
-    let task = tokio::spawn(async move {
-        let mut w = FrameWriter::new(write);
-        while let Some(frame) = rx.recv().await {
-            if w.write_frame_buffered(&frame).await.is_err() {
-                return;
-            }
-            if rx.is_empty() && w.flush().await.is_err() {
-                return;
-            }
-        }
-        let _ = w.shutdown().await;
-    });
-    Ok((FrameReader::new(read), LinkWriter { tx, task }, info))
+    Ok((FrameReader::new(read), LinkWriter::spawn(write), info))
 }
 
 /// Reads the relay's answer to our first request.

@@ -5,12 +5,14 @@
 mod host;
 mod limiter;
 mod link;
+mod path;
 mod viewer;
 
 pub use crate::transport::connect::{ConnectOptions, LinkPath};
 pub use host::{HostEvent, HostHandle, HostOptions, HostSession, start_host};
 pub use limiter::HandshakeLimiter;
 pub use link::LinkInfo;
+pub use path::SessionPath;
 pub use viewer::{ViewerEvent, ViewerHandle, ViewerOptions, ViewerSession, start_viewer};
 
 use crate::control::{JoinRefusal, LeaveReason};

@@ -2,8 +2,10 @@
 //! for the person's consent, and carries messages.
 
 use super::link::{self, HANDSHAKE_TIMEOUT, KEEPALIVE, LinkWriter, Reader};
+use super::path::{self, DirectPath, PathRead, SessionPath};
 use super::{ClientError, RelayAddr, SessionEnd};
 use crate::control::{ClientRequest, RELAY_PROTOCOL, RelayEvent};
+use crate::direct::{DirectError, PathKey};
 use crate::frame::{ChannelId, Frame, FrameType};
 use crate::handshake::{
     AuthCode, HandshakeConfig, HandshakeError, ViewerExpectFinished, ViewerExpectHostHello,
@@ -25,6 +27,8 @@ pub struct ViewerOptions {
     pub name: String,
     /// A fresh key pair, generated ahead of time (see [`ViewerKey`]).
     pub key: ViewerKey,
+    /// Take the host's offer of a direct connection.
+    pub direct: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +44,8 @@ pub enum ViewerEvent {
     PermissionChanged(Permission),
     /// A message from the host.
     Message(Message),
+    /// The session moved to another path.
+    Path(SessionPath),
     /// The session is over; no more events follow.
     Ended(SessionEnd),
     /// An answer of the relay's file store.
@@ -109,13 +115,20 @@ pub async fn start_viewer(options: ViewerOptions) -> Result<ViewerSession, Clien
     let state = ViewerHandshake::start(&options.handshake, &options.name, options.key, channel);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let (path_tx, path_rx) = path::reads();
+    let (dial_tx, dial_rx) = mpsc::unbounded_channel();
     let viewer = Viewer {
         channel,
         writer,
         events: ev_tx,
         state: Some(State::Hello(state)),
+        take_direct: options.direct,
+        direct: Direct::None,
+        host_switched: false,
+        path_tx,
+        dial_tx,
     };
-    tokio::spawn(viewer.run(reader, cmd_rx));
+    tokio::spawn(viewer.run(reader, cmd_rx, dial_rx, path_rx));
     Ok(ViewerSession {
         channel,
         link,
@@ -136,13 +149,29 @@ enum State {
 struct Link {
     sealer: Sealer,
     opener: Opener,
+    path_key: PathKey,
 }
+
+/// Where the direct path stands.
+enum Direct {
+    None,
+    Dialing,
+    Up(DirectPath),
+}
+
+type Dialed = Result<(tokio::net::TcpStream, std::net::SocketAddr), DirectError>;
 
 struct Viewer {
     channel: ChannelId,
     writer: LinkWriter,
     events: mpsc::UnboundedSender<ViewerEvent>,
     state: Option<State>,
+    take_direct: bool,
+    direct: Direct,
+    /// The host's `PathSwitch` arrived: its frames come direct now.
+    host_switched: bool,
+    path_tx: mpsc::Sender<PathRead>,
+    dial_tx: mpsc::UnboundedSender<Dialed>,
 }
 
 enum Flow {
@@ -166,6 +195,8 @@ impl Viewer {
         mut self,
         mut reader: Reader,
         mut commands: mpsc::UnboundedReceiver<ViewerCommand>,
+        mut dialed: mpsc::UnboundedReceiver<Dialed>,
+        mut path_reads: mpsc::Receiver<PathRead>,
     ) {
         let mut keepalive =
             tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
@@ -185,6 +216,13 @@ impl Viewer {
                     .await
                     .map(|_| Flow::Continue),
                 _ = &mut handshake_deadline, if self.handshaking() => Err(ClientError::HandshakeTimeout),
+                Some(d) = dialed.recv() => self.on_dialed(d).await,
+                Some((_, read)) = path_reads.recv() => match read {
+                    Ok(Some(frame)) if frame.header.frame_type == FrameType::Sealed => self.on_frame(frame).await,
+                    Ok(Some(_)) => Err(ClientError::PeerProtocol("the host sent a foreign frame on the direct path".into())),
+                    Ok(None) => Ok(Flow::Stop(SessionEnd::Failed("the direct connection to the host closed".into()))),
+                    Err(e) => Ok(Flow::Stop(SessionEnd::Failed(format!("the direct connection to the host broke: {}", crate::error_chain(&e))))),
+                },
             };
             match flow {
                 Ok(Flow::Continue) => {}
@@ -192,7 +230,15 @@ impl Viewer {
                 Err(e) => break SessionEnd::Failed(crate::error_chain(&e)),
             }
         };
-        let Self { writer, events, .. } = self;
+        let Self {
+            writer,
+            events,
+            direct,
+            ..
+        } = self;
+        if let Direct::Up(direct) = direct {
+            direct.finish().await;
+        }
         writer.finish().await;
         let _ = events.send(ViewerEvent::Ended(end));
     }
@@ -263,6 +309,7 @@ impl Viewer {
                 self.state = Some(State::Waiting(Link {
                     sealer: est.sealer,
                     opener: est.opener,
+                    path_key: est.path_key,
                 }));
             }
             State::Waiting(mut link) => {
@@ -298,7 +345,30 @@ impl Viewer {
             }
             Message::Ping { id } => {
                 let f = link.sealer.seal_vec(Message::Pong { id }.encode())?;
-                self.writer.send(&f).await?;
+                self.out().send(&f).await?;
+            }
+            Message::DirectOffer { addrs } => {
+                if self.take_direct && matches!(self.direct, Direct::None) {
+                    self.direct = Direct::Dialing;
+                    let (channel, key, done) =
+                        (self.channel, link.path_key.clone(), self.dial_tx.clone());
+                    tokio::spawn(async move {
+                        let _ = done.send(crate::direct::dial(&addrs, channel, &key).await);
+                    });
+                }
+            }
+            Message::PathSwitch => {
+                self.host_switched = true;
+                match &mut self.direct {
+                    Direct::Up(direct) => direct.open(),
+                    // Our side of the proof is still finishing.
+                    Direct::Dialing => {}
+                    Direct::None => {
+                        return Err(ClientError::PeerProtocol(
+                            "the host switched to a direct path that does not exist".into(),
+                        ));
+                    }
+                }
             }
             other => self.emit(ViewerEvent::Message(other)),
         }
@@ -315,7 +385,7 @@ impl Viewer {
             ViewerCommand::Send(message) => {
                 if let Some(State::Allowed(link)) = &mut self.state {
                     let f = link.sealer.seal_vec(message.encode())?;
-                    self.writer.send(&f).await?;
+                    self.out().send_owned(f).await?;
                 }
                 Ok(Flow::Continue)
             }
@@ -327,7 +397,7 @@ impl Viewer {
                         }
                         .encode(),
                     )?;
-                    self.writer.send(&f).await?;
+                    self.out().send(&f).await?;
                 }
                 Ok(Flow::Stop(SessionEnd::Local))
             }
@@ -338,6 +408,50 @@ impl Viewer {
                 Ok(Flow::Continue)
             }
         }
+    }
+}
+
+impl Viewer {
+    /// Where our sealed frames go: the direct path once we switched.
+    fn out(&self) -> &LinkWriter {
+        match &self.direct {
+            Direct::Up(d) => &d.writer,
+            _ => &self.writer,
+        }
+    }
+
+    /// The dial for the host's offer ended. On success our last frame on
+    /// the relay says so, and everything after it goes direct.
+    async fn on_dialed(&mut self, dialed: Dialed) -> Result<Flow, ClientError> {
+        let (stream, peer) = match dialed {
+            Ok(ok) => ok,
+            Err(e) => {
+                tracing::info!(
+                    "no direct path, staying on the relay: {}",
+                    crate::error_chain(&e)
+                );
+                if self.host_switched {
+                    return Err(ClientError::PeerProtocol(format!(
+                        "the host moved to a direct path that failed here: {}",
+                        crate::error_chain(&e)
+                    )));
+                }
+                self.direct = Direct::None;
+                return Ok(Flow::Continue);
+            }
+        };
+        let Some(State::Allowed(link)) = &mut self.state else {
+            return Ok(Flow::Continue);
+        };
+        let f = link.sealer.seal_vec(Message::PathSwitch.encode())?;
+        self.writer.send_owned(f).await?;
+        let mut direct = DirectPath::new(stream, self.channel, self.path_tx.clone());
+        if self.host_switched {
+            direct.open();
+        }
+        self.direct = Direct::Up(direct);
+        self.emit(ViewerEvent::Path(SessionPath::Direct(peer)));
+        Ok(Flow::Continue)
     }
 }
 

@@ -202,6 +202,7 @@ impl HostExpectReveal {
                 self.channel,
                 self.seqs.recv,
             ),
+            path_key: schedule.path_key(),
             transcript,
         })
     }
@@ -213,6 +214,7 @@ pub struct HostExpectFinished {
     code: AuthCode,
     sealer: Sealer,
     opener: Opener,
+    path_key: crate::direct::PathKey,
     transcript: [u8; 32],
 }
 
@@ -253,6 +255,7 @@ impl HostExpectFinished {
                 code: self.code,
                 peer_name: viewer_name,
                 channel: self.channel,
+                path_key: self.path_key,
             },
             ours,
         ))

@@ -91,6 +91,8 @@ pub struct Established {
     /// The viewer's display name as it sent it (host side), or empty.
     pub peer_name: String,
     pub channel: ChannelId,
+    /// Proves this session on a direct path (see [`crate::direct`]).
+    pub path_key: crate::direct::PathKey,
 }
 
 impl std::fmt::Debug for Established {

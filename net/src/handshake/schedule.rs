@@ -72,6 +72,12 @@ impl KeySchedule {
         }
     }
 
+    /// The secret that proves, on a path that bypasses the relay, that the
+    /// other end holds this session's keys (see [`crate::direct`]).
+    pub(super) fn path_key(&self) -> crate::direct::PathKey {
+        crate::direct::PathKey(self.expand::<32>(b"fernsicht v1 direct path key"))
+    }
+
     /// The code, `digits` long. 8 bytes of HKDF output reduced modulo
     /// 10^digits: the bias is below 10^-12 for 6 digits.
     pub(super) fn auth_code(&self, digits: u32) -> AuthCode {

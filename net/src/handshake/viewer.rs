@@ -253,6 +253,7 @@ impl ViewerExpectKey {
                     self.channel,
                     self.seqs.recv,
                 ),
+                path_key: schedule.path_key(),
                 transcript,
             },
             [reveal, finished],
@@ -266,6 +267,7 @@ pub struct ViewerExpectFinished {
     code: AuthCode,
     sealer: Sealer,
     opener: Opener,
+    path_key: crate::direct::PathKey,
     transcript: [u8; 32],
 }
 
@@ -297,6 +299,7 @@ impl ViewerExpectFinished {
             code: self.code,
             peer_name: String::new(),
             channel: self.channel,
+            path_key: self.path_key,
         })
     }
 }

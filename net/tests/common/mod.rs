@@ -93,6 +93,7 @@ pub async fn host(relay: &Target, password: Option<&str>) -> HostSession {
         relay: relay.addr.clone(),
         connect: relay.connect.clone(),
         handshake: HandshakeConfig::with_password(password),
+        direct: None,
     })
     .await
     .unwrap()
@@ -111,6 +112,7 @@ pub fn viewer_options(
         handshake: HandshakeConfig::with_password(password),
         name: name.into(),
         key: key(),
+        direct: true,
     }
 }
 
