@@ -149,9 +149,10 @@ pub(super) enum WriteJob {
 /// An incoming transfer's writer thread; it owns the partial files.
 pub(super) struct Writer {
     jobs: std_mpsc::Sender<WriteJob>,
-    /// Cleared when the service drops this writer (connection lost): the
-    /// thread then stops at once and reports nothing more, so a new writer
-    /// for the same transfer (a resume) never hears from this one.
+    /// Cleared when the service drops this writer (connection lost,
+    /// cancel): the thread then skips what is queued except a discard and
+    /// reports nothing more, so a new writer for the same transfer (a
+    /// resume) never hears from this one.
     live: Arc<AtomicBool>,
 }
 
@@ -191,8 +192,10 @@ impl Writer {
                     }
                 };
                 for job in rx {
-                    if !alive.load(Ordering::Acquire) {
-                        return;
+                    // Once dropped, only a discard still counts: a cancel
+                    // queues one and drops the writer at once.
+                    if !alive.load(Ordering::Acquire) && !matches!(job, WriteJob::Discard) {
+                        continue;
                     }
                     match job {
                         WriteJob::Chunk {
