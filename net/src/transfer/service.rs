@@ -34,7 +34,7 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 /// The span a transfer's speed is measured over.
 const RATE_SPAN: Duration = Duration::from_secs(2);
 /// Offers one peer may have waiting for an answer.
-const MAX_OFFERS_WAITING: usize = 8;
+pub const MAX_OFFERS_WAITING: usize = 8;
 /// Key of transfers with the relay's store rather than a peer.
 const STORE: ChannelId = ChannelId::CONTROL;
 
@@ -623,14 +623,16 @@ impl Service {
             None => {
                 // Offers wait in memory for the person: a peer cannot pile
                 // up more than a few.
-                if self.offers.keys().filter(|(p, _)| *p == peer).count() >= MAX_OFFERS_WAITING {
-                    self.send(
+                if !self.offers.contains_key(&(peer, id))
+                    && self.offers.keys().filter(|(p, _)| *p == peer).count() >= MAX_OFFERS_WAITING
+                {
+                    let reason = Refusal::TooManyOffers;
+                    self.emit(TransferEvent::Refused {
                         peer,
-                        TransferMsg::Refuse {
-                            id,
-                            reason: Refusal::Busy,
-                        },
-                    );
+                        id,
+                        reason: reason.to_string(),
+                    });
+                    self.send(peer, TransferMsg::Refuse { id, reason });
                     return;
                 }
                 let summary = Summary::of(&valid);

@@ -4,6 +4,7 @@
 //! [`TransferService::viewer_event`] with every session event and handle
 //! what comes back as before.
 
+use super::TransferMsg;
 use super::service::TransferService;
 use super::store::StoreRequest;
 use super::workers::Link;
@@ -37,6 +38,15 @@ impl TransferService {
     /// leave are noted and their events returned like every other event.
     pub fn host_event(&self, event: HostEvent) -> Option<HostEvent> {
         match event {
+            HostEvent::Message {
+                message: Message::Transfer(TransferMsg::Parked(_)),
+                ..
+            } => {
+                // Only a host parks files; from a viewer it would point
+                // this host at its own store. Dropped.
+                tracing::warn!("a viewer announced a parked file; ignored");
+                None
+            }
             HostEvent::Message {
                 viewer,
                 message: Message::Transfer(t),

@@ -61,6 +61,8 @@ pub enum Refusal {
     CannotStore(String),
     #[error("the same files are already being received")]
     Busy,
+    #[error("too many offers are waiting for an answer on the other side")]
+    TooManyOffers,
 }
 
 /// Why a transfer was stopped.
