@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use clap::Parser;
+use fernsicht_net::relay::files::StoreLimits;
 use fernsicht_net::relay::{DEFAULT_PORT, Relay, RelayConfig, TlsSource};
 use std::io::Write;
 use std::net::SocketAddr;
@@ -36,13 +37,28 @@ struct Args {
     name: Vec<String>,
 
     /// Directory for the relay's state (the store of burned session
-    /// numbers). Default: the platform's local data directory.
+    /// numbers, its certificate, and the files hosts park, encrypted, under
+    /// `files/`). Default: the platform's local data directory.
     #[arg(long, env = "FERNSICHT_RELAY_DATA")]
     data: Option<PathBuf>,
 
     /// Most viewers per session.
     #[arg(long, env = "FERNSICHT_RELAY_MAX_VIEWERS", default_value_t = 16)]
     max_viewers: usize,
+
+    /// Most MiB one session may park in the file store at once (0 switches
+    /// the store off). Parked files are ciphertext the relay cannot read,
+    /// deleted when their session ends.
+    #[arg(long, env = "FERNSICHT_RELAY_STORE_SESSION_MIB", default_value_t = StoreLimits::default().per_session >> 20)]
+    store_session_mib: u64,
+
+    /// Most MiB all sessions together may park.
+    #[arg(long, env = "FERNSICHT_RELAY_STORE_TOTAL_MIB", default_value_t = StoreLimits::default().per_relay >> 20)]
+    store_total_mib: u64,
+
+    /// Most files one session may park at once.
+    #[arg(long, env = "FERNSICHT_RELAY_STORE_FILES", default_value_t = StoreLimits::default().files_per_session)]
+    store_files: u32,
 }
 
 fn main() -> std::process::ExitCode {
@@ -83,6 +99,11 @@ async fn run() -> anyhow::Result<()> {
     let mut config = RelayConfig::new(listen[0], data.clone());
     config.listen = listen;
     config.max_viewers = args.max_viewers;
+    config.store = StoreLimits {
+        per_session: args.store_session_mib.saturating_mul(1 << 20),
+        per_relay: args.store_total_mib.saturating_mul(1 << 20),
+        files_per_session: args.store_files,
+    };
     config.tls = match (args.cert, args.key) {
         (Some(cert), Some(key)) => TlsSource::Files { cert, key },
         _ => TlsSource::SelfSigned { names: args.name },
