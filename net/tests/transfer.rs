@@ -5,12 +5,17 @@
 mod common;
 
 use common::*;
-use fernsicht_net::client::{HostEvent, HostHandle, ViewerEvent, ViewerHandle, ViewerSession};
+use fernsicht_net::client::{
+    HostEvent, HostHandle, HostOptions, SessionPath, ViewerEvent, ViewerHandle, ViewerSession,
+    start_host,
+};
+use fernsicht_net::direct::DirectOptions;
+use fernsicht_net::handshake::HandshakeConfig;
 use fernsicht_net::message::{Message, Permission};
 use fernsicht_net::transfer::service::{
-    Direction, Outcome, ServiceConfig, TransferEvent, TransferService,
+    Direction, MAX_OFFERS_WAITING, Outcome, ServiceConfig, TransferEvent, TransferService,
 };
-use fernsicht_net::transfer::store::StoreRequest;
+use fernsicht_net::transfer::store::{ParkedFile, StoreRequest};
 use fernsicht_net::transfer::{Entry, EntryKind, Link, Manifest, TransferMsg};
 use fernsicht_net::{ChannelId, SessionNumber};
 use rand::{RngCore, SeedableRng};
@@ -67,7 +72,20 @@ struct Host {
 }
 
 async fn host(relay: &TestRelay, inbox: Option<&Path>) -> Host {
-    let mut session = common::host(&relay.target(), None).await;
+    host_with(relay, inbox, None).await
+}
+
+/// A host that may also take direct connections.
+async fn host_with(relay: &TestRelay, inbox: Option<&Path>, direct: Option<DirectOptions>) -> Host {
+    let target = relay.target();
+    let mut session = start_host(HostOptions {
+        relay: target.addr,
+        connect: target.connect,
+        handshake: HandshakeConfig::default(),
+        direct,
+    })
+    .await
+    .unwrap();
     let (service, transfers) = TransferService::spawn(
         Arc::new(session.handle.clone()),
         ServiceConfig {
@@ -504,4 +522,231 @@ async fn the_store_refuses_files_over_its_limits_with_a_clear_reason() {
     .await;
     assert!(format!("{problem:?}").contains("one file at a time"));
     assert!(files_under(&relay.dir.path().join("files")).is_empty());
+}
+
+/// The events of one transfer up to its end, the end returned.
+async fn failed(rx: &mut mpsc::UnboundedReceiver<TransferEvent>) -> String {
+    match until(rx, |e| {
+        matches!(
+            e,
+            TransferEvent::Finished { .. } | TransferEvent::Failed { .. }
+        )
+    })
+    .await
+    {
+        TransferEvent::Failed { reason, .. } => reason,
+        other => panic!("the transfer was not stopped: {other:?}"),
+    }
+}
+
+/// Waits until `dir` holds no partial state (the writer thread removes it
+/// after the service said the transfer is over).
+async fn no_partial_state(dir: &Path) {
+    let partial = dir.join(".fernsicht-partial");
+    let deadline = std::time::Instant::now() + WAIT;
+    while partial.exists() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(!partial.exists(), "partial files outlived the cancel");
+}
+
+/// Chunks the viewer's reader sends after a transfer was stopped: none,
+/// once the one it may have been reading is out.
+async fn no_more_chunks(spy: &Spy) {
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let settled = spy.sent.lock().unwrap().len();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        spy.sent.lock().unwrap().len(),
+        settled,
+        "chunks still went out after the cancel"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn either_side_cancels_and_the_other_stops_and_cleans_up() {
+    let relay = relay().await;
+    let inbox = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("big.bin");
+    random_file(&file, 128 << 20, 11);
+    let mut host = host(&relay, Some(inbox.path())).await;
+    let mut v = viewer(&mut host, &relay.target(), None).await;
+
+    // The receiver (the host) stops it.
+    v.service.send_files(vec![v.channel], vec![file.clone()]);
+    let (peer, id) = loop {
+        match next(&mut host.transfers).await {
+            TransferEvent::Progress { peer, id, done, .. } if done > 0 => break (peer, id),
+            TransferEvent::Finished { .. } => panic!("finished before the cancel"),
+            _ => {}
+        }
+    };
+    host.service.cancel(peer, id);
+    assert_eq!(failed(&mut host.transfers).await, "cancelled");
+    let told = failed(&mut v.transfers).await;
+    assert_eq!(told, "the other side stopped the transfer: cancelled");
+    no_more_chunks(&v.spy).await;
+    no_partial_state(inbox.path()).await;
+    assert!(!inbox.path().join("big.bin").exists());
+
+    // The sender (the viewer) stops the next one.
+    v.service.send_files(vec![v.channel], vec![file.clone()]);
+    let id = loop {
+        match next(&mut v.transfers).await {
+            TransferEvent::Progress { id, done, .. } if done > 0 => break id,
+            TransferEvent::Finished { .. } => panic!("finished before the cancel"),
+            _ => {}
+        }
+    };
+    v.service.cancel(v.channel, id);
+    assert_eq!(failed(&mut v.transfers).await, "cancelled");
+    let told = failed(&mut host.transfers).await;
+    assert_eq!(told, "the other side stopped the transfer: cancelled");
+    no_more_chunks(&v.spy).await;
+    no_partial_state(inbox.path()).await;
+    assert!(!inbox.path().join("big.bin").exists());
+
+    // Nothing is stuck: the same file goes through whole afterwards.
+    v.service.send_files(vec![v.channel], vec![file.clone()]);
+    finished(&mut host.transfers).await;
+    let outcome = finished(&mut v.transfers).await;
+    assert_eq!(outcome.skipped, 0, "a cancel keeps nothing to resume from");
+    assert_eq!(b3(&inbox.path().join("big.bin")), b3(&file));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn offers_waiting_for_the_person_are_bounded_and_viewers_cannot_announce_parked_files() {
+    let relay = relay().await;
+    let inbox = tempfile::tempdir().unwrap();
+    // No inbox at first: every offer waits for the person.
+    let mut host = host(&relay, None).await;
+    let mut v = viewer(&mut host, &relay.target(), None).await;
+    for i in 0..=MAX_OFFERS_WAITING {
+        let name = format!("f{i}.txt");
+        v.handle.send(offer(name.as_bytes(), 5));
+        let e = until(&mut host.transfers, |e| {
+            matches!(
+                e,
+                TransferEvent::Offered { .. } | TransferEvent::Refused { .. }
+            )
+        })
+        .await;
+        if i < MAX_OFFERS_WAITING {
+            assert!(matches!(e, TransferEvent::Offered { .. }), "{e:?}");
+        } else {
+            let TransferEvent::Refused { reason, .. } = e else {
+                panic!("offer {i} was not refused: {e:?}")
+            };
+            assert!(reason.contains("too many offers"), "{reason}");
+        }
+    }
+    let told = next(&mut v.refusals).await;
+    assert!(told.contains("too many offers"), "{told}");
+
+    // A viewer that claims a parked file: a host would fetch it into its
+    // inbox. The host ignores it.
+    let mut host = self::host(&relay, Some(inbox.path())).await;
+    let v = viewer(&mut host, &relay.target(), None).await;
+    let Message::Transfer(TransferMsg::Offer { manifest }) = offer(b"x.bin", 5) else {
+        unreachable!()
+    };
+    v.handle
+        .send(Message::Transfer(TransferMsg::Parked(ParkedFile {
+            file: 7,
+            manifest,
+            key: [1; 32],
+        })));
+    v.handle.send(Message::Chat {
+        text: "after".into(),
+    });
+    until(&mut host.events, |e| {
+        matches!(
+            e,
+            HostEvent::Message {
+                message: Message::Chat { .. },
+                ..
+            }
+        )
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    while let Ok(e) = host.transfers.try_recv() {
+        assert!(
+            !matches!(
+                e,
+                TransferEvent::ParkedAvailable { .. } | TransferEvent::Started { .. }
+            ),
+            "the host acted on a viewer's parked file: {e:?}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(inbox.path()).unwrap().count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn files_go_both_ways_over_a_direct_path_and_the_store_still_works() {
+    let relay = relay().await;
+    let inbox = tempfile::tempdir().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let up = src.path().join("up.bin");
+    let down = src.path().join("down.bin");
+    let parked = src.path().join("parked.bin");
+    random_file(&up, 16 << 20, 21);
+    random_file(&down, 16 << 20, 22);
+    random_file(&parked, 1 << 20, 23);
+    let mut host = host_with(
+        &relay,
+        Some(inbox.path()),
+        Some(DirectOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            advertise: None,
+        }),
+    )
+    .await;
+    let mut v = viewer(&mut host, &relay.target(), Some(downloads.path())).await;
+    let path = until(&mut v.events, |e| matches!(e, ViewerEvent::Path(_))).await;
+    assert!(
+        matches!(path, ViewerEvent::Path(SessionPath::Direct(_))),
+        "{path:?}"
+    );
+
+    let relayed = || {
+        relay
+            .handle
+            .stats
+            .bytes_forwarded
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let before = relayed();
+    v.service.send_files(vec![v.channel], vec![up.clone()]);
+    finished(&mut v.transfers).await;
+    finished(&mut host.transfers).await;
+    let viewer = until(&mut host.events, |e| {
+        matches!(e, HostEvent::ViewerConnected { .. })
+    })
+    .await;
+    let HostEvent::ViewerConnected { viewer, .. } = viewer else {
+        unreachable!()
+    };
+    host.service.send_files(vec![viewer], vec![down.clone()]);
+    finished(&mut host.transfers).await;
+    finished(&mut v.transfers).await;
+    assert!(
+        relayed() - before < 1 << 20,
+        "{} bytes of 32 MiB went through the relay",
+        relayed() - before
+    );
+    assert_eq!(b3(&inbox.path().join("up.bin")), b3(&up));
+    assert_eq!(b3(&downloads.path().join("down.bin")), b3(&down));
+
+    // Parking still goes to the relay, and the viewer fetches from there.
+    host.service.park(vec![parked.clone()]);
+    until(&mut host.transfers, |e| {
+        matches!(e, TransferEvent::Parked { .. })
+    })
+    .await;
+    let fetched = finished(&mut v.transfers).await;
+    assert_eq!(fetched.bytes, 1 << 20);
+    assert_eq!(b3(&downloads.path().join("parked.bin")), b3(&parked));
 }
