@@ -122,6 +122,94 @@ async fn a_200_mib_file_and_a_folder_tree_arrive_bit_identical_through_the_relay
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_helper_killed_mid_transfer_sends_only_the_missing_chunks_when_it_sends_again() {
+    let (relay, _dir) = relay().await;
+    let addr = relay.addr.to_string();
+    let pin = relay.fingerprint.to_string();
+    blocking(move || {
+        let src = tempfile::tempdir().unwrap();
+        let inbox = tempfile::tempdir().unwrap();
+        let big = src.path().join("big.bin");
+        random_file(&big, 128 << 20, 6);
+        let total_chunks = (128 << 20) / (256 << 10);
+        let mut host = App::start(&[
+            "host",
+            "--relay",
+            &addr,
+            "--relay-pin",
+            &pin,
+            "--headless",
+            "--no-direct",
+            "--accept",
+            "view",
+            "--inbox",
+            inbox.path().to_str().unwrap(),
+        ]);
+        let number = host
+            .expect("session ")
+            .trim_start_matches("session ")
+            .to_owned();
+        let send = |number: &str| {
+            App::start(&[
+                "view",
+                number,
+                "--relay",
+                &addr,
+                "--relay-pin",
+                &pin,
+                "--headless",
+                "--no-direct",
+                "--send",
+                big.to_str().unwrap(),
+            ])
+        };
+        let first = send(&number);
+        // Killed (SIGKILL: no goodbye) once part of the file is at the host.
+        loop {
+            let line = host.expect("transfer ");
+            assert!(!line.starts_with("transfer done"), "done before the kill");
+            if line.starts_with("transfer progress") {
+                let done: u64 = line
+                    .split_whitespace()
+                    .nth(3)
+                    .unwrap()
+                    .split('/')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                if done > 0 {
+                    break;
+                }
+            }
+        }
+        drop(first);
+        let lost = host.expect("transfer failed ");
+        assert!(lost.contains("the connection was lost"), "{lost}");
+        assert!(inbox.path().join(".fernsicht-partial").is_dir());
+
+        let mut second = send(&number);
+        let started = host.expect("transfer started ");
+        let resumed = field(&started, "resumed");
+        assert!(resumed > 0 && resumed < 128 << 20, "{started}");
+        let done = second.expect("transfer done ");
+        let skipped = field(&done, "skipped");
+        // Exactly what the host had verified on disk is left out.
+        assert_eq!(skipped * (256 << 10), resumed, "{done}");
+        assert_eq!(
+            field(&done, "chunks-sent"),
+            total_chunks - skipped,
+            "{done}"
+        );
+        assert_eq!(field(&done, "resent"), 0, "{done}");
+        host.expect("transfer done ");
+        assert_eq!(b3(&inbox.path().join("big.bin")), b3(&big));
+        assert!(!inbox.path().join(".fernsicht-partial").exists());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn files_the_host_sends_or_parks_reach_the_viewer_and_offers_without_a_folder_are_declined() {
     let (relay, _dir) = relay().await;
     let addr = relay.addr.to_string();
