@@ -32,6 +32,9 @@ use thiserror::Error;
 pub const PARTIAL_DIR: &str = ".fernsicht-partial";
 /// How far `name (n).ext` counts before giving up.
 const MAX_RENAMES: u32 = 9999;
+/// Space a transfer leaves free on the receiver's disk: a transfer that
+/// would fill it to the last byte is refused before it starts.
+pub const SPACE_HEADROOM: u64 = 64 << 20;
 
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -54,6 +57,15 @@ pub enum DiskError {
     TooManyClashes(String),
     #[error("{0} is a link; received files are never written through links")]
     Link(PathBuf),
+    #[error(
+        "not enough space in {folder}: the files need {needed} bytes more and {free} are free \
+         (keeping {SPACE_HEADROOM} free)"
+    )]
+    NoSpace {
+        folder: PathBuf,
+        needed: u64,
+        free: u64,
+    },
     #[error(transparent)]
     Manifest(#[from] ManifestError),
 }
@@ -277,6 +289,9 @@ impl SourceReader {
 #[derive(Debug, Clone)]
 pub struct Inbox {
     root: PathBuf,
+    /// Bytes free for new files below a folder (the file system's answer;
+    /// tests put in their own).
+    free_space: fn(&Path) -> io::Result<u64>,
 }
 
 impl Inbox {
@@ -286,7 +301,16 @@ impl Inbox {
         if !meta.is_dir() {
             return Err(DiskError::NotAFolder(root));
         }
-        Ok(Inbox { root })
+        Ok(Inbox {
+            root,
+            free_space: |p| fs4::available_space(p),
+        })
+    }
+
+    /// The same folder, with free space as `free_space` says.
+    pub fn with_free_space(mut self, free_space: fn(&Path) -> io::Result<u64>) -> Inbox {
+        self.free_space = free_space;
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -299,7 +323,8 @@ impl Inbox {
 
     /// Opens the partial state of a transfer, making it if new. For a
     /// transfer seen before, returns the chunks already on disk and
-    /// verified.
+    /// verified. Refused, with nothing written, if the rest would not fit
+    /// on the disk with [`SPACE_HEADROOM`] to spare.
     pub fn open(&self, manifest: Arc<ValidManifest>) -> Result<(Partial, Bitmap), DiskError> {
         let dir = self.partial_dir(&manifest);
         let encoded = postcard::to_stdvec(manifest.manifest()).unwrap_or_default();
@@ -312,10 +337,25 @@ impl Inbox {
         };
         let mut have = Bitmap::new(manifest.total_chunks());
         let saved = fs::read(dir.join("manifest")).ok();
-        if saved.as_deref() == Some(&encoded[..]) {
+        let known = saved.as_deref() == Some(&encoded[..]);
+        if known {
             partial.tops = read_tops(&dir.join("names"));
             partial.rehash(&mut have);
-        } else {
+        }
+        let needed = manifest.total_bytes() - super::sender::bytes_in(&manifest, &have);
+        match (self.free_space)(&self.root) {
+            Ok(free) if free < needed.saturating_add(SPACE_HEADROOM) => {
+                return Err(DiskError::NoSpace {
+                    folder: self.root.clone(),
+                    needed,
+                    free,
+                });
+            }
+            Ok(_) => {}
+            // A file system that cannot say: the writes will tell.
+            Err(e) => tracing::debug!(error = %e, "cannot ask for free space"),
+        }
+        if !known {
             // Unknown or unreadable: start afresh.
             let _ = fs::remove_dir_all(&dir);
             fs::create_dir_all(&dir).map_err(write_err(&dir))?;

@@ -2,7 +2,7 @@
 //! ends and the "network" in between a plain function the test controls.
 #![allow(clippy::unwrap_used)]
 
-use super::disk::{Inbox, PARTIAL_DIR, scan};
+use super::disk::{DiskError, Inbox, PARTIAL_DIR, SPACE_HEADROOM, scan};
 use super::{Bitmap, Limits, Receiver, Sender, TransferMsg, ValidManifest};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -273,4 +273,37 @@ fn bitmaps_refuse_what_does_not_fit() {
         Bitmap::from_bytes(&[0, 0b0000_0100], 10).is_none(),
         "bit 10 set"
     );
+}
+
+#[test]
+fn a_transfer_that_does_not_fit_on_the_disk_is_refused_before_anything_is_written() {
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let data = pseudo_random(12 * 262_144, 5);
+    write(&src.path().join("big.bin"), &data);
+    let paths = [src.path().join("big.bin")];
+    let (mut sender, source) = sender_for(&paths);
+    let manifest = sender.manifest().clone();
+
+    // Room for 11 of the 12 chunks (beyond the headroom): refused, and
+    // nothing written.
+    let tight = Inbox::new(dst.path())
+        .unwrap()
+        .with_free_space(|_| Ok(SPACE_HEADROOM + 11 * 262_144));
+    match tight.open(manifest.clone()) {
+        Err(DiskError::NoSpace { needed, free, .. }) => {
+            assert_eq!(needed, 12 * 262_144);
+            assert_eq!(free, SPACE_HEADROOM + 11 * 262_144);
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("a transfer larger than the free space was accepted"),
+    }
+    assert_eq!(std::fs::read_dir(dst.path()).unwrap().count(), 0);
+
+    // Half of it arrives where there is room; the rest then fits the same
+    // tight disk: only what is missing counts.
+    let roomy = Inbox::new(dst.path()).unwrap();
+    run(&mut sender, &source, &roomy, Some(6), |_, _| {});
+    let (_, have) = tight.open(manifest).unwrap();
+    assert_eq!(have.count(), 6);
 }
