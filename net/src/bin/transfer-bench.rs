@@ -1,32 +1,48 @@
 //! transfer-bench: file transfer throughput through a relay on loopback,
 //! next to a plain copy of the same file through a socket (`cat | nc`, and
-//! socat), in the same run. Also the hash and cipher speeds the transfer
-//! rests on, which is why it hashes with BLAKE3.
+//! socat), in the same run; how video frames fare while a large file shares
+//! their way; and the hash and cipher speeds the transfer rests on, which
+//! is why it hashes with BLAKE3.
 //!
 //! Everything runs on this machine: the relay, host and viewer in this
-//! process (as in the app with its embedded relay), the plain copies as
-//! Debian's `nc` and `socat` processes. Each figure is the best of three
-//! rounds, the source file in the page cache for all of them.
+//! process (as in the app with its embedded relay; both legs of the relay
+//! over TLS, the session sealed end to end inside), the plain copies as
+//! Debian's `nc` and `socat` processes. Throughput figures are the best of
+//! three rounds, the source file in the page cache for all of them.
+//!
+//! The video measurement: the host sends a 40 KB frame every 33 ms (about
+//! 10 Mbit/s, four times what full-screen motion at 1080p costs with
+//! openh264, see the README) into the same session, first alone, then while it sends the file to the viewer the
+//! same way. Each frame's delay is the time from handing it to the session
+//! to its arrival at the viewer's session task; the gap is the longest wait
+//! between two arrivals.
 //!
 //! Usage: `cargo run --release -p fernsicht-net --bin transfer-bench -- [MiB]`
 
 use anyhow::{Context, bail};
+use fernsicht_net::ChannelId;
 use fernsicht_net::client::{
-    ConnectOptions, HostEvent, HostOptions, RelayAddr, ViewerEvent, ViewerOptions, start_host,
-    start_viewer,
+    ConnectOptions, HostEvent, HostHandle, HostOptions, RelayAddr, ViewerEvent, ViewerOptions,
+    start_host, start_viewer,
 };
 use fernsicht_net::handshake::{HandshakeConfig, ViewerKey};
-use fernsicht_net::message::Permission;
-use fernsicht_net::relay::{Relay, RelayConfig};
+use fernsicht_net::message::{Message, Permission, VideoFrame};
+use fernsicht_net::relay::{Relay, RelayConfig, RelayHandle};
 use fernsicht_net::transfer::service::{ServiceConfig, TransferEvent, TransferService};
 use rand::RngCore;
 use sha2::Digest;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 
 const ROUNDS: usize = 3;
+/// The stand-in video: frame size and interval.
+const FRAME_BYTES: usize = 40_000;
+const FRAME_EVERY: Duration = Duration::from_millis(33);
+/// How long video runs alone for the baseline.
+const VIDEO_ALONE: Duration = Duration::from_secs(3);
 
 fn mb_s(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / d.as_secs_f64() / 1e6
@@ -73,96 +89,6 @@ fn same_file(a: &Path, b: &Path) -> anyhow::Result<bool> {
     Ok(ha == hb)
 }
 
-/// One transfer through a relay: (total from "send" to "done", the part
-/// after the manifest was made and accepted).
-async fn fernsicht_round(
-    src: &Path,
-    inbox: &Path,
-    key: ViewerKey,
-) -> anyhow::Result<(Duration, Duration)> {
-    let data = inbox.with_extension("relay");
-    let relay = Relay::bind(RelayConfig::new("127.0.0.1:0".parse()?, data.clone()))
-        .await?
-        .spawn();
-    let addr: RelayAddr = relay.addr.into();
-    let mut host = start_host(HostOptions {
-        relay: addr.clone(),
-        handshake: HandshakeConfig::default(),
-        connect: pinned(relay.fingerprint),
-        direct: None,
-    })
-    .await?;
-    let (host_svc, mut host_events) = TransferService::spawn(
-        Arc::new(host.handle.clone()),
-        ServiceConfig {
-            auto_accept: Some(inbox.to_path_buf()),
-            ..ServiceConfig::default()
-        },
-    );
-    let mut viewer = start_viewer(ViewerOptions {
-        relay: addr,
-        number: host.number,
-        handshake: HandshakeConfig::default(),
-        name: "bench".into(),
-        key,
-        connect: pinned(relay.fingerprint),
-        direct: false,
-    })
-    .await?;
-    let handle = host.handle.clone();
-    tokio::spawn(async move {
-        while let Some(e) = host.events.recv().await {
-            if let Some(HostEvent::ViewerRequest { viewer, .. }) = host_svc.host_event(e) {
-                handle.decide(viewer, Some(Permission::Control));
-            }
-        }
-    });
-    loop {
-        match viewer.events.recv().await {
-            Some(ViewerEvent::Allowed(_)) => break,
-            Some(ViewerEvent::Ended(e)) => bail!("viewer session ended: {e}"),
-            Some(_) => {}
-            None => bail!("viewer session ended"),
-        }
-    }
-    let (svc, mut events) =
-        TransferService::spawn(Arc::new(viewer.handle.clone()), ServiceConfig::default());
-    let me = viewer.channel;
-    let routing = svc.clone();
-    tokio::spawn(async move {
-        while let Some(e) = viewer.events.recv().await {
-            routing.viewer_event(me, e);
-        }
-    });
-    let start = Instant::now();
-    svc.send_files(vec![me], vec![src.to_path_buf()]);
-    let mut started = None;
-    loop {
-        match events.recv().await {
-            Some(TransferEvent::Started { .. }) => started = Some(Instant::now()),
-            Some(TransferEvent::Finished { .. }) => break,
-            Some(TransferEvent::Failed { reason, .. }) => bail!("transfer failed: {reason}"),
-            Some(_) => {}
-            None => bail!("service ended"),
-        }
-    }
-    let total = start.elapsed();
-    let after = started.map(|s| s.elapsed()).unwrap_or(total);
-    // The receiver's "done" follows the sender's by a message; wait for it
-    // so the next round starts clean.
-    while let Some(e) = host_events.recv().await {
-        if matches!(
-            e,
-            TransferEvent::Finished { .. } | TransferEvent::Failed { .. }
-        ) {
-            break;
-        }
-    }
-    relay.shutdown().await;
-    let _ = std::fs::remove_dir_all(&data);
-    Ok((total, after))
-}
-
 /// Trust exactly this relay's certificate, straight over TLS (no proxy,
 /// no WebSocket fallback): the link the app has to its embedded relay.
 fn pinned(fingerprint: fernsicht_net::tls::Fingerprint) -> ConnectOptions {
@@ -172,6 +98,268 @@ fn pinned(fingerprint: fernsicht_net::tls::Fingerprint) -> ConnectOptions {
         fallback_ports: Vec::new(),
         ..Default::default()
     }
+}
+
+/// A host and an allowed viewer through a fresh relay on loopback, each
+/// with a transfer service; the host takes files into `DIR/inbox`, the
+/// viewer into `DIR/downloads`. The viewer reports the video frames it
+/// receives, with their arrival time.
+struct Pair {
+    relay: RelayHandle,
+    data: PathBuf,
+    host: HostHandle,
+    host_svc: TransferService,
+    host_events: mpsc::UnboundedReceiver<TransferEvent>,
+    /// The viewer as the host names it.
+    viewer_at_host: ChannelId,
+    /// The viewer's own channel (its service names transfers by it).
+    viewer_channel: ChannelId,
+    viewer_svc: TransferService,
+    viewer_events: mpsc::UnboundedReceiver<TransferEvent>,
+    frames: mpsc::UnboundedReceiver<(Instant, u64)>,
+}
+
+impl Pair {
+    async fn start(dir: &Path, key: ViewerKey) -> anyhow::Result<Pair> {
+        let data = dir.join("relay");
+        let (inbox, downloads) = (dir.join("inbox"), dir.join("downloads"));
+        std::fs::create_dir_all(&inbox)?;
+        std::fs::create_dir_all(&downloads)?;
+        let relay = Relay::bind(RelayConfig::new("127.0.0.1:0".parse()?, data.clone()))
+            .await?
+            .spawn();
+        let addr: RelayAddr = relay.addr.into();
+        let mut host = start_host(HostOptions {
+            relay: addr.clone(),
+            handshake: HandshakeConfig::default(),
+            connect: pinned(relay.fingerprint),
+            direct: None,
+        })
+        .await?;
+        let (host_svc, host_events) = TransferService::spawn(
+            Arc::new(host.handle.clone()),
+            ServiceConfig {
+                auto_accept: Some(inbox),
+                ..ServiceConfig::default()
+            },
+        );
+        let mut viewer = start_viewer(ViewerOptions {
+            relay: addr,
+            number: host.number,
+            handshake: HandshakeConfig::default(),
+            name: "bench".into(),
+            key,
+            connect: pinned(relay.fingerprint),
+            direct: false,
+        })
+        .await?;
+        let host_handle = host.handle.clone();
+        let (allowed_tx, mut allowed) = mpsc::unbounded_channel();
+        let (handle, routing) = (host.handle.clone(), host_svc.clone());
+        tokio::spawn(async move {
+            while let Some(e) = host.events.recv().await {
+                if let Some(HostEvent::ViewerRequest { viewer, .. }) = routing.host_event(e) {
+                    handle.decide(viewer, Some(Permission::Control));
+                    let _ = allowed_tx.send(viewer);
+                }
+            }
+        });
+        let viewer_at_host = allowed.recv().await.context("the host's session ended")?;
+        loop {
+            match viewer.events.recv().await {
+                Some(ViewerEvent::Allowed(_)) => break,
+                Some(ViewerEvent::Ended(e)) => bail!("viewer session ended: {e}"),
+                Some(_) => {}
+                None => bail!("viewer session ended"),
+            }
+        }
+        let (viewer_svc, viewer_events) = TransferService::spawn(
+            Arc::new(viewer.handle.clone()),
+            ServiceConfig {
+                auto_accept: Some(downloads),
+                ..ServiceConfig::default()
+            },
+        );
+        let me = viewer.channel;
+        let routing = viewer_svc.clone();
+        let (frame_tx, frames) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(e) = viewer.events.recv().await {
+                if let Some(ViewerEvent::Message(Message::Video(v))) = routing.viewer_event(me, e) {
+                    let _ = frame_tx.send((Instant::now(), v.id));
+                }
+            }
+        });
+        Ok(Pair {
+            relay,
+            data,
+            host: host_handle,
+            host_svc,
+            host_events,
+            viewer_at_host,
+            viewer_channel: me,
+            viewer_svc,
+            viewer_events,
+            frames,
+        })
+    }
+
+    async fn stop(self) {
+        self.host.end();
+        self.relay.shutdown().await;
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+/// Waits for the end of the transfer on one side: `Started` time, `Finished` time.
+async fn until_finished(
+    events: &mut mpsc::UnboundedReceiver<TransferEvent>,
+) -> anyhow::Result<(Option<Instant>, Instant)> {
+    let mut started = None;
+    loop {
+        match events.recv().await {
+            Some(TransferEvent::Started { .. }) => started = Some(Instant::now()),
+            Some(TransferEvent::Finished { .. }) => return Ok((started, Instant::now())),
+            Some(TransferEvent::Failed { reason, .. }) => bail!("transfer failed: {reason}"),
+            Some(_) => {}
+            None => bail!("transfer service ended"),
+        }
+    }
+}
+
+/// One transfer viewer → host: (total from "send" to "done", the part
+/// after the manifest was made and accepted).
+async fn throughput_round(
+    src: &Path,
+    dir: &Path,
+    key: ViewerKey,
+) -> anyhow::Result<(Duration, Duration)> {
+    let mut pair = Pair::start(dir, key).await?;
+    let start = Instant::now();
+    pair.viewer_svc
+        .send_files(vec![pair.viewer_channel], vec![src.to_path_buf()]);
+    let (started, done) = until_finished(&mut pair.viewer_events).await?;
+    // The receiver's "done" follows the sender's by a message.
+    until_finished(&mut pair.host_events).await?;
+    let received = dir.join("inbox").join(src.file_name().unwrap_or_default());
+    if !same_file(src, &received)? {
+        bail!("the transferred file differs");
+    }
+    pair.stop().await;
+    let total = done - start;
+    Ok((total, done - started.unwrap_or(start)))
+}
+
+/// Sends stand-in video frames from the host until told to stop; returns
+/// when each frame (by id) was handed to the session.
+fn spawn_video(
+    host: HostHandle,
+    viewer: ChannelId,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<Vec<Instant>> {
+    tokio::spawn(async move {
+        let mut sent = Vec::new();
+        let mut tick = tokio::time::interval(FRAME_EVERY);
+        let mut data = vec![0u8; FRAME_BYTES];
+        rand::thread_rng().fill_bytes(&mut data);
+        while !*stop.borrow() {
+            tick.tick().await;
+            let frame = Message::Video(VideoFrame {
+                id: sent.len() as u64,
+                display: 0,
+                width: 1920,
+                height: 1080,
+                keyframe: false,
+                captured_us: 0,
+                data: data.clone(),
+            });
+            sent.push(Instant::now());
+            host.send_to(viewer, &frame);
+        }
+        sent
+    })
+}
+
+/// Frames received, their delays and the gaps between them.
+#[derive(Debug, Default)]
+struct VideoStats {
+    frames: usize,
+    delay_p50: Duration,
+    delay_p99: Duration,
+    delay_max: Duration,
+    gap_max: Duration,
+}
+
+fn video_stats(sent: &[Instant], received: &[(Instant, u64)]) -> VideoStats {
+    let mut delays: Vec<Duration> = received
+        .iter()
+        .filter_map(|(at, id)| Some(at.saturating_duration_since(*sent.get(*id as usize)?)))
+        .collect();
+    delays.sort();
+    let pick = |q: f64| {
+        delays
+            .get(((delays.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    let gap_max = received
+        .windows(2)
+        .map(|w| w[1].0.saturating_duration_since(w[0].0))
+        .max()
+        .unwrap_or_default();
+    VideoStats {
+        frames: received.len(),
+        delay_p50: pick(0.5),
+        delay_p99: pick(0.99),
+        delay_max: delays.last().copied().unwrap_or_default(),
+        gap_max,
+    }
+}
+
+/// Video alone, then video while the host sends `src` to the viewer:
+/// (video alone, video during the transfer, the transfer's time).
+async fn video_round(
+    src: &Path,
+    dir: &Path,
+    key: ViewerKey,
+) -> anyhow::Result<(VideoStats, VideoStats, Duration)> {
+    let mut pair = Pair::start(dir, key).await?;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let video = spawn_video(pair.host.clone(), pair.viewer_at_host, stop);
+
+    tokio::time::sleep(VIDEO_ALONE).await;
+    let mut alone = Vec::new();
+    while let Ok(f) = pair.frames.try_recv() {
+        alone.push(f);
+    }
+    // The first frames include the session's warm-up.
+    let alone: Vec<_> = alone.into_iter().skip(5).collect();
+
+    pair.host_svc
+        .send_files(vec![pair.viewer_at_host], vec![src.to_path_buf()]);
+    let (started, done) = until_finished(&mut pair.host_events).await?;
+    until_finished(&mut pair.viewer_events).await?;
+    let started = started.context("the transfer never started")?;
+    let _ = stop_tx.send(true);
+    let sent = video.await?;
+    let mut during = Vec::new();
+    while let Ok(f) = pair.frames.try_recv() {
+        if f.0 >= started && f.0 <= done {
+            during.push(f);
+        }
+    }
+    let received = dir
+        .join("downloads")
+        .join(src.file_name().unwrap_or_default());
+    if !same_file(src, &received)? {
+        bail!("the transferred file differs");
+    }
+    pair.stop().await;
+    Ok((
+        video_stats(&sent, &alone),
+        video_stats(&sent, &during),
+        done - started,
+    ))
 }
 
 /// A scratch folder, removed when the bench ends (even on error).
@@ -187,6 +375,10 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -259,16 +451,15 @@ fn main() -> anyhow::Result<()> {
     let mut total = Duration::MAX;
     let mut after = Duration::MAX;
     for round in 0..ROUNDS {
-        let inbox = dir.path().join(format!("inbox-{round}"));
-        std::fs::create_dir_all(&inbox)?;
-        let (t, a) = runtime.block_on(fernsicht_round(&src, &inbox, key.clone()))?;
-        if !same_file(&src, &inbox.join("source.bin"))? {
-            bail!("the transferred file differs");
-        }
-        std::fs::remove_dir_all(&inbox)?;
+        let round_dir = dir.path().join(format!("round-{round}"));
+        let (t, a) = runtime.block_on(throughput_round(&src, &round_dir, key.clone()))?;
+        std::fs::remove_dir_all(&round_dir)?;
         total = total.min(t);
         after = after.min(a);
     }
+    let video_dir = dir.path().join("video");
+    let (alone, during, video_transfer) =
+        runtime.block_on(video_round(&src, &video_dir, key.clone()))?;
 
     let plain = [nc, socat, socat_big].into_iter().min().unwrap_or(nc);
     println!("| what ({mib} MiB, loopback, best of {ROUNDS}) | time | MB/s |");
@@ -278,10 +469,17 @@ fn main() -> anyhow::Result<()> {
         ("cat | socat → socat > file (8 KiB buffers)", socat),
         ("socat -b 256K file → socat -b 256K > file", socat_big),
         (
-            "fernsicht: send → done (hashing for the manifest included)",
+            "fernsicht through the relay: send → done (hashing for the manifest included)",
             total,
         ),
-        ("fernsicht: accepted → done (chunks only)", after),
+        (
+            "fernsicht through the relay: accepted → done (chunks only)",
+            after,
+        ),
+        (
+            "fernsicht through the relay, host → viewer with video flowing (chunks only, one round)",
+            video_transfer,
+        ),
     ] {
         println!(
             "| {what} | {:.3} s | {:.0} |",
@@ -295,7 +493,23 @@ fn main() -> anyhow::Result<()> {
         100.0 * plain.as_secs_f64() / after.as_secs_f64()
     );
     println!(
-        "one core: BLAKE3 {blake3_speed:.0} MB/s, SHA-256 {sha_speed:.0} MB/s, AES-256-GCM seal {aes_speed:.0} MB/s"
+        "\n| video, {} KB every {} ms, host → viewer | frames | delay p50 | delay p99 | delay max | longest gap |",
+        FRAME_BYTES / 1000,
+        FRAME_EVERY.as_millis()
+    );
+    println!("|---|---|---|---|---|---|");
+    for (what, v) in [("alone", &alone), ("during the transfer", &during)] {
+        println!(
+            "| {what} | {} | {} | {} | {} | {} |",
+            v.frames,
+            ms(v.delay_p50),
+            ms(v.delay_p99),
+            ms(v.delay_max),
+            ms(v.gap_max)
+        );
+    }
+    println!(
+        "\none core: BLAKE3 {blake3_speed:.0} MB/s, SHA-256 {sha_speed:.0} MB/s, AES-256-GCM seal {aes_speed:.0} MB/s"
     );
     Ok(())
 }
