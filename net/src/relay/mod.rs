@@ -59,6 +59,10 @@ pub struct RelayConfig {
     pub write_timeout: Duration,
     /// Time a new connection has to say what it wants.
     pub hello_timeout: Duration,
+    /// How long the place of a host or viewer whose connection dropped is
+    /// kept for it to come back ([`crate::control::ClientRequest::Resume`]);
+    /// zero ends its part at once.
+    pub resume_grace: Duration,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -73,6 +77,7 @@ impl RelayConfig {
             idle_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(20),
             hello_timeout: Duration::from_secs(10),
+            resume_grace: Duration::from_secs(30),
             clock: Arc::new(SystemClock),
         }
     }
@@ -249,9 +254,7 @@ impl Relay {
         accepting.abort_all();
         for session in shared.hub.drain() {
             session.end(crate::control::LeaveReason::RelayShutdown);
-            session
-                .host
-                .close(crate::control::LeaveReason::RelayShutdown);
+            session.close_host(crate::control::LeaveReason::RelayShutdown);
         }
     }
 }

@@ -306,3 +306,51 @@ async fn pump<R: tokio::io::AsyncRead + Unpin, W: tokio::io::AsyncWrite + Unpin>
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// A plain TCP forwarder in front of the relay (TLS passes through it
+/// untouched) whose connections a test can cut, as a flaky network would.
+pub struct Cutter {
+    target: Target,
+    live: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Cutter {
+    pub fn target(&self) -> Target {
+        self.target.clone()
+    }
+
+    /// Drops every connection through it at once; new ones still pass.
+    pub fn cut_all(&self) {
+        for h in self.live.lock().unwrap().drain(..) {
+            h.abort();
+        }
+    }
+}
+
+pub async fn cutter(relay: &TestRelay) -> Cutter {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = Target {
+        addr: listener.local_addr().unwrap().into(),
+        connect: pinned(relay.handle.fingerprint),
+    };
+    let upstream = relay.handle.addr;
+    let live = Arc::new(Mutex::new(Vec::new()));
+    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (l, c) = (live.clone(), connections.clone());
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let task = tokio::spawn(async move {
+                let mut server = TcpStream::connect(upstream).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            });
+            l.lock().unwrap().push(task.abort_handle());
+        }
+    });
+    Cutter {
+        target,
+        live,
+        connections,
+    }
+}
