@@ -98,6 +98,11 @@ async fn next_frame<R: AsyncRead + Unpin>(
             Ok(Ok(Some(frame))) => Ok(frame),
             Ok(Ok(None)) => Err(End::Left),
             Ok(Err(TransportError::Io(_))) => Err(End::Left),
+            // A connection that ends mid-frame dropped (a proxy died, a
+            // network went away): it may come back.
+            Ok(Err(TransportError::Frame(crate::frame::FrameError::Truncated { .. }))) => {
+                Err(End::Left)
+            }
             Ok(Err(TransportError::Frame(e))) => {
                 tracing::debug!(error = %e, "invalid frame");
                 Err(End::Violation)
