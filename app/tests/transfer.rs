@@ -184,11 +184,13 @@ async fn a_helper_killed_mid_transfer_sends_only_the_missing_chunks_when_it_send
             }
         }
         drop(first);
-        let lost = host.expect("transfer failed ");
-        assert!(lost.contains("the connection was lost"), "{lost}");
         assert!(inbox.path().join(".fernsicht-partial").is_dir());
 
+        // Sent again from a new process: the relay still keeps the dead
+        // one's place (it might come back), and the new one takes over.
         let mut second = send(&number);
+        let lost = host.expect("transfer failed ");
+        assert!(lost.contains("the connection was lost"), "{lost}");
         let started = host.expect("transfer started ");
         let resumed = field(&started, "resumed");
         assert!(resumed > 0 && resumed < 128 << 20, "{started}");

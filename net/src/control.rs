@@ -30,6 +30,17 @@ pub enum ClientRequest {
     Ping { id: u64 },
     /// Answer to [`RelayEvent::Ping`].
     Pong { id: u64 },
+    /// A client whose connection dropped takes its place again: the host
+    /// (`channel` 0) or the viewer on `channel`, proving it with the token
+    /// the relay gave it ([`RelayEvent::ResumeToken`]). The token only
+    /// convinces the relay; the two ends then prove to each other that
+    /// they still hold the session keys.
+    Resume {
+        protocol: u16,
+        number: SessionNumber,
+        channel: u16,
+        token: [u8; 32],
+    },
     /// The encrypted file store: the host parks ciphertext, viewers fetch
     /// it (`transfer::store`).
     Store(crate::transfer::store::StoreRequest),
@@ -91,6 +102,16 @@ pub enum RelayEvent {
     Ping { id: u64 },
     /// Answer to [`ClientRequest::Ping`].
     Pong { id: u64 },
+    /// To a host or viewer, right after `Registered`/`Joined`: the token for
+    /// [`ClientRequest::Resume`] should the connection drop.
+    ResumeToken { token: [u8; 32] },
+    /// The answer to a successful [`ClientRequest::Resume`].
+    Resumed,
+    /// The other end's connection dropped (channel 0: the host; else that
+    /// viewer); the relay keeps its place for a while.
+    PeerAway { channel: u16 },
+    /// The other end is back (see [`ClientRequest::Resume`]).
+    PeerBack { channel: u16 },
     /// The file store's answers.
     Store(crate::transfer::store::StoreEvent),
 }

@@ -56,12 +56,18 @@ impl std::fmt::Debug for PathKey {
 
 impl PathKey {
     fn mac(&self, role: &[u8], challenge: &[u8; 32], channel: ChannelId) -> [u8; 32] {
+        self.mac_parts(&[role, challenge, &channel.0.to_be_bytes()])
+    }
+
+    /// HMAC-SHA256 over the concatenated `parts` (each a fixed length or a
+    /// distinct label at a fixed place, so the concatenation is unambiguous).
+    pub(crate) fn mac_parts(&self, parts: &[&[u8]]) -> [u8; 32] {
         // HMAC takes keys of any length: this cannot fail.
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.0.as_slice())
             .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-        mac.update(role);
-        mac.update(challenge);
-        mac.update(&channel.0.to_be_bytes());
+        for part in parts {
+            mac.update(part);
+        }
         mac.finalize().into_bytes().into()
     }
 }

@@ -104,6 +104,11 @@ pub enum Message {
     /// come over the direct connection. Read the old path up to here, then
     /// the new one, and no frame is lost or reordered by the move.
     PathSwitch,
+    /// Either way: everything below `next_seq` arrived; the sender may
+    /// forget those frames (it keeps them to resend after a dropped link).
+    Received {
+        next_seq: u64,
+    },
     /// Either way: file transfer (offers, chunks, acknowledgements) and,
     /// host → viewer, files parked in the relay's store.
     Transfer(crate::transfer::TransferMsg),

@@ -154,8 +154,12 @@ async fn a_truncated_frame_is_rejected() {
         true
     }))
     .await;
+    // A link that ends mid-frame may just have dropped: the viewer comes
+    // back and the host sends the frame again, but a relay that truncates
+    // it every time gets the session ended, never the frame accepted.
     let why = failure(&events);
     assert!(why.contains("frame truncated"), "{why}");
+    assert!(why.contains("keeps dropping"), "{why}");
 }
 
 #[tokio::test]

@@ -261,7 +261,51 @@ async fn a_folder_tree_arrives_identical_and_a_damaged_chunk_is_sent_again() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_cut_connection_resumes_without_sending_verified_chunks_again() {
+async fn a_link_cut_mid_transfer_is_bridged_and_no_chunk_goes_twice() {
+    let relay = relay().await;
+    let inbox = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("big.bin");
+    random_file(&file, 96 << 20, 8);
+    let total = (96u64 << 20) / (256 << 10);
+
+    let mut host = host(&relay, Some(inbox.path())).await;
+    let cutter = cutter(&relay).await;
+    let mut v = viewer(&mut host, &cutter.target(), None).await;
+    v.service.send_files(vec![v.channel], vec![file.clone()]);
+    loop {
+        match next(&mut host.transfers).await {
+            TransferEvent::Progress { done, .. } if done >= 32 << 20 => break,
+            TransferEvent::Finished { .. } => panic!("finished before the cut"),
+            _ => {}
+        }
+    }
+    // Every connection through the cutter drops at once; new ones pass.
+    cutter.cut_all();
+    let sent = finished(&mut v.transfers).await;
+    let received = finished(&mut host.transfers).await;
+    assert!(
+        cutter
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 2,
+        "the viewer never reconnected"
+    );
+    // The session resent what the cut swallowed; the transfer itself sent
+    // every chunk once.
+    assert_eq!(sent.chunks_sent, total);
+    assert_eq!((sent.resent, received.damaged), (0, 0));
+    let spied = v.spy.sent.lock().unwrap().clone();
+    assert_eq!(spied.len() as u64, total);
+    assert_eq!(
+        spied.iter().copied().collect::<HashSet<_>>().len() as u64,
+        total
+    );
+    assert_eq!(b3(&inbox.path().join("big.bin")), b3(&file));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_helper_gone_mid_transfer_sends_again_only_what_was_not_verified() {
     let relay = relay().await;
     let inbox = tempfile::tempdir().unwrap();
     let src = tempfile::tempdir().unwrap();
@@ -270,12 +314,12 @@ async fn a_cut_connection_resumes_without_sending_verified_chunks_again() {
     let total = (96u64 << 20) / (256 << 10);
 
     let mut host = host(&relay, Some(inbox.path())).await;
-    let cutter = Cutter::start(&relay).await;
-    let mut first = viewer(&mut host, &cutter.target, None).await;
+    let dead_end = DeadEnd::start(&relay).await;
+    let first = viewer(&mut host, &dead_end.target, None).await;
     first
         .service
         .send_files(vec![first.channel], vec![file.clone()]);
-    // Cut once a third has been verified at the host.
+    // The helper's network goes for good once a third has been verified.
     loop {
         match next(&mut host.transfers).await {
             TransferEvent::Progress { done, .. } if done >= 32 << 20 => break,
@@ -283,7 +327,26 @@ async fn a_cut_connection_resumes_without_sending_verified_chunks_again() {
             _ => {}
         }
     }
-    cutter.cut();
+    dead_end.cut();
+    // The relay keeps the helper's place for a while (or, had the link
+    // ended cleanly between two frames, says it left).
+    until(&mut host.events, |e| {
+        matches!(
+            e,
+            HostEvent::ViewerReconnecting { .. } | HostEvent::ViewerLeft { .. }
+        )
+    })
+    .await;
+    let acked_first = first.acked.lock().unwrap().clone();
+    let sent_first = first.spy.sent.lock().unwrap().len() as u64;
+    assert!(sent_first < total, "the cut came too late to test anything");
+
+    // The helper joins again (a new join, allowed again) and sends the
+    // same file: it takes over from the chunks on the host's disk.
+    let mut second = viewer(&mut host, &relay.target(), None).await;
+    second
+        .service
+        .send_files(vec![second.channel], vec![file.clone()]);
     let lost = until(&mut host.transfers, |e| {
         matches!(e, TransferEvent::Failed { .. })
     })
@@ -292,17 +355,6 @@ async fn a_cut_connection_resumes_without_sending_verified_chunks_again() {
         format!("{lost:?}").contains("connection was lost"),
         "{lost:?}"
     );
-    until(&mut first.events, |e| matches!(e, ViewerEvent::Ended(_))).await;
-    let acked_first = first.acked.lock().unwrap().clone();
-    let sent_first = first.spy.sent.lock().unwrap().len() as u64;
-    assert!(sent_first < total, "the cut came too late to test anything");
-
-    // The helper joins again (today: a new join, allowed again) and sends
-    // the same file.
-    let mut second = viewer(&mut host, &relay.target(), None).await;
-    second
-        .service
-        .send_files(vec![second.channel], vec![file.clone()]);
     let resumed = match until(&mut second.transfers, |e| {
         matches!(e, TransferEvent::Started { .. })
     })
@@ -320,6 +372,7 @@ async fn a_cut_connection_resumes_without_sending_verified_chunks_again() {
         "resumed {resumed}"
     );
     assert_eq!(outcome.skipped + outcome.chunks_sent, total);
+    assert_eq!(outcome.skipped * (256 << 10), resumed);
     assert_eq!(outcome.resent, 0);
     assert_eq!(sent_second.len() as u64, outcome.chunks_sent);
     assert!(
@@ -333,6 +386,7 @@ async fn a_cut_connection_resumes_without_sending_verified_chunks_again() {
         outcome.chunks_sent
     );
     assert_eq!(b3(&inbox.path().join("big.bin")), b3(&file));
+    assert!(!inbox.path().join(".fernsicht-partial").exists());
 }
 
 fn offer(path: &[u8], size: u64) -> Message {

@@ -16,8 +16,9 @@ const PROXY_PORT: u16 = 3128;
 struct WebOnlyNetwork {
     // Processes go first, then the namespaces they ran in.
     _relay: Proc,
-    _proxy: Proc,
-    _outside: Netns,
+    proxy: Proc,
+    proxy_conf: std::path::PathBuf,
+    outside: Netns,
     inside: Netns,
     _dir: tempfile::TempDir,
     home: std::path::PathBuf,
@@ -75,14 +76,27 @@ impl WebOnlyNetwork {
             .to_owned();
         wait_for_port(&outside, PROXY_PORT);
         WebOnlyNetwork {
-            _outside: outside,
+            outside,
             inside,
             _dir: dir,
             home,
             _relay: relay,
-            _proxy: proxy,
+            proxy,
+            proxy_conf: conf,
             pin,
         }
+    }
+
+    /// Kills the proxy (every connection through it drops) and starts it
+    /// again.
+    fn restart_proxy(&mut self) {
+        let mut proxy = self.outside.command("tinyproxy");
+        proxy.arg("-d").arg("-c").arg(&self.proxy_conf);
+        // The old one goes first, so that the new one gets the port.
+        self.proxy = Proc::spawn(std::process::Command::new("true"));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        self.proxy = Proc::spawn(proxy);
+        wait_for_port(&self.outside, PROXY_PORT);
     }
 
     /// `fernsicht args…` inside the office network, with `proxy` as its
@@ -134,7 +148,7 @@ fn through_a_password_proxy_when_only_web_traffic_gets_out() {
         Command::new("tinyproxy").arg("-v").output().is_ok(),
         "tinyproxy is missing: run scripts/setup-debian.sh"
     );
-    let net = WebOnlyNetwork::start();
+    let mut net = WebOnlyNetwork::start();
     let proxy = format!("http://fern:s3cret@{RELAY_IP}:{PROXY_PORT}");
     let via = format!("WebSocket over TLS, port 443, via proxy {RELAY_IP}:{PROXY_PORT}");
 
@@ -192,6 +206,23 @@ fn through_a_password_proxy_when_only_web_traffic_gets_out() {
     );
     assert!(!error.contains("falsch"), "no password in the output");
     assert_ne!(lost.exit_code(), 0);
+
+    // A helper that stays on the relay: when the proxy dies and every
+    // link through it drops, both sides reconnect on their own and the
+    // session goes on with nothing lost.
+    let mut relayed = net.app(&proxy, &["view", &number, "--name", "Cy", "--no-direct"]);
+    relayed.expect("allowed control");
+    host.expect("connected #2");
+    net.restart_proxy();
+    host.expect("reconnecting");
+    relayed.expect("reconnecting");
+    host.expect("reconnected");
+    relayed.expect("resumed");
+    host.type_line("noch da?");
+    relayed.expect("host: noch da?");
+    viewer.expect("host: noch da?");
+    relayed.type_line("ja");
+    host.expect("#2 Cy: ja");
 
     viewer.type_line("/quit");
     host.expect("left #1");

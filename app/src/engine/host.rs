@@ -100,6 +100,14 @@ pub enum HostUpdate {
         link: LinkKind,
         detail: String,
     },
+    /// The link to the relay dropped; the session waits for it to return
+    /// (`true`), or it is back (`false`).
+    Reconnecting(bool),
+    /// A viewer's link dropped (`true`) or it is back and resumed (`false`).
+    ViewerReconnecting {
+        viewer: ChannelId,
+        away: bool,
+    },
     /// Which encoder runs, e.g. "openh264 (software)".
     Encoder(String),
     Warning(String),
@@ -381,6 +389,18 @@ impl Engine {
                     .send(HostUpdate::HandshakeFailed { viewer, error });
             }
             HostEvent::Message { viewer, message } => self.on_message(viewer, message).await,
+            HostEvent::Reconnecting => self.updates.send(HostUpdate::Reconnecting(true)),
+            HostEvent::Reconnected => self.updates.send(HostUpdate::Reconnecting(false)),
+            HostEvent::ViewerReconnecting { viewer } => {
+                self.updates
+                    .send(HostUpdate::ViewerReconnecting { viewer, away: true });
+            }
+            HostEvent::ViewerResumed { viewer } => {
+                self.updates.send(HostUpdate::ViewerReconnecting {
+                    viewer,
+                    away: false,
+                });
+            }
             HostEvent::ViewerPath { viewer, path } => {
                 self.updates.send(HostUpdate::Path {
                     viewer,

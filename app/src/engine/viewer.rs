@@ -64,6 +64,9 @@ pub enum ViewerUpdate {
     Chat(String),
     /// The session moved to another path ("direct 192.0.2.7:4663").
     Path(String),
+    /// The link dropped and the session waits for it (`true`), or it is
+    /// back with nothing lost (`false`).
+    Reconnecting(bool),
     /// The session is over; no more updates follow.
     Ended(String),
     /// File transfers: offers to answer, progress, results.
@@ -409,6 +412,8 @@ async fn run(
                         }
                     }
                     ViewerEvent::Message(_) => {}
+                    ViewerEvent::Reconnecting => emit(ViewerUpdate::Reconnecting(true)),
+                    ViewerEvent::Resumed => emit(ViewerUpdate::Reconnecting(false)),
                     ViewerEvent::Path(path) => {
                         *lock(&shared.link) = LinkKind::of(path);
                         emit(ViewerUpdate::Path(path.to_string()));

@@ -117,6 +117,10 @@ pub async fn run(args: HostArgs) -> anyhow::Result<ExitCode> {
                     HostUpdate::Direct(Ok(at)) => say!("direct connections on {at}"),
                     HostUpdate::Direct(Err(e)) => say!("warning: no direct connections: {e}"),
                     HostUpdate::Path { viewer, detail, .. } => say!("path {viewer} {detail}"),
+                    HostUpdate::Reconnecting(true) => say!("reconnecting"),
+                    HostUpdate::Reconnecting(false) => say!("reconnected"),
+                    HostUpdate::ViewerReconnecting { viewer, away: true } => say!("reconnecting {viewer}"),
+                    HostUpdate::ViewerReconnecting { viewer, away: false } => say!("resumed {viewer}"),
                     HostUpdate::Warning(w) => say!("warning: {w}"),
                     HostUpdate::Transfer(event) => {
                         say!("{}", super::transfer::line(&event));

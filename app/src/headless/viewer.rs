@@ -176,6 +176,8 @@ pub async fn run(args: ViewArgs) -> anyhow::Result<ExitCode> {
                     }
                     ViewerUpdate::PermissionChanged(p) => say!("permission {p}"),
                     ViewerUpdate::Path(p) => say!("path {p}"),
+                    ViewerUpdate::Reconnecting(true) => say!("reconnecting"),
+                    ViewerUpdate::Reconnecting(false) => say!("resumed"),
                     ViewerUpdate::Displays { displays, shared: index } => {
                         for d in &displays {
                             say!("display {} {} {}x{}", d.index, d.name, d.width, d.height);

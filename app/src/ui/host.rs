@@ -42,6 +42,8 @@ pub struct ViewerRow {
     pub name: String,
     pub permission: Permission,
     pub link: LinkKind,
+    /// Its link dropped; its place is kept while it comes back.
+    pub reconnecting: bool,
 }
 
 /// What the person decided, for the app to pass to the engine.
@@ -80,6 +82,8 @@ pub struct HostScreen {
     /// How the link to the relay runs (TLS on its port, or the WebSocket
     /// fallback, maybe through a proxy).
     pub link_path: Option<String>,
+    /// Our link to the relay dropped and is being restored.
+    pub reconnecting: bool,
     pub warnings: Vec<String>,
     /// Short notes about helpers that left or failed to connect, newest last.
     pub notes: Vec<String>,
@@ -104,6 +108,7 @@ impl HostScreen {
             transfers: Transfers::default(),
             encoder: None,
             link_path: None,
+            reconnecting: false,
             warnings: Vec::new(),
             notes: Vec::new(),
             password: password.clone().unwrap_or_default(),
@@ -161,6 +166,7 @@ impl HostScreen {
                     name,
                     permission,
                     link,
+                    reconnecting: false,
                 };
                 match self.viewers.iter_mut().find(|v| v.viewer == viewer) {
                     Some(v) => *v = row,
@@ -191,6 +197,12 @@ impl HostScreen {
             }
             HostUpdate::Direct(Err(e)) => tracing::warn!("no direct connections: {e}"),
             HostUpdate::Direct(Ok(_)) => {}
+            HostUpdate::Reconnecting(away) => self.reconnecting = away,
+            HostUpdate::ViewerReconnecting { viewer, away } => {
+                if let Some(v) = self.viewers.iter_mut().find(|v| v.viewer == viewer) {
+                    v.reconnecting = away;
+                }
+            }
             HostUpdate::Link(link) => self.link_path = Some(link.path.to_string()),
             HostUpdate::Warning(w) => {
                 if !self.warnings.contains(&w) {
@@ -248,6 +260,9 @@ impl HostScreen {
     }
 
     fn status_text(&self) -> String {
+        if self.reconnecting && matches!(self.status, HostStatus::Ready(_)) {
+            return "Reconnecting to the relay… (the session stays open)".into();
+        }
         match &self.status {
             HostStatus::Connecting => "Connecting to the relay…".into(),
             HostStatus::Ready(_) => match self.viewers.len() {
@@ -359,10 +374,15 @@ pub fn host_panel_ui(ui: &mut egui::Ui, host: &mut HostScreen) {
                         }
                     }
                 });
-                ui.label(v.link.to_string()).on_hover_text(match v.link {
-                    LinkKind::Direct => "Connected directly, not through the relay",
-                    LinkKind::Relayed => "Through the relay (it cannot read anything)",
-                });
+                if v.reconnecting {
+                    ui.label("reconnecting…")
+                        .on_hover_text("Their connection dropped; the session waits for it");
+                } else {
+                    ui.label(v.link.to_string()).on_hover_text(match v.link {
+                        LinkKind::Direct => "Connected directly, not through the relay",
+                        LinkKind::Relayed => "Through the relay (it cannot read anything)",
+                    });
+                }
                 if ui
                     .button("Remove")
                     .on_hover_text(format!("Disconnect {}", v.name))

@@ -75,6 +75,8 @@ pub struct ViewerScreen {
     pub encoder: Option<String>,
     /// How the link to the relay runs (TLS, or the WebSocket fallback).
     pub link_path: Option<String>,
+    /// The link dropped and is being restored.
+    pub reconnecting: bool,
     /// The engine's latest figures; the app refreshes them every frame.
     pub stats: Option<ViewerStats>,
     pub chat: ChatLog,
@@ -107,6 +109,7 @@ impl ViewerScreen {
             shared: 0,
             encoder: None,
             link_path: None,
+            reconnecting: false,
             stats: None,
             chat: ChatLog::default(),
             show_chat: false,
@@ -143,6 +146,7 @@ impl ViewerScreen {
             ViewerUpdate::Encoder(e) => self.encoder = Some(e),
             // The status bar reads the path from the engine's stats.
             ViewerUpdate::Path(_) => {}
+            ViewerUpdate::Reconnecting(away) => self.reconnecting = away,
             ViewerUpdate::Link(link) => self.link_path = Some(link.path.to_string()),
             ViewerUpdate::Chat(text) => {
                 self.chat.received("Host", text);
@@ -262,6 +266,7 @@ impl ViewerScreen {
     pub fn status_items(&self) -> Vec<String> {
         let mut items = Vec::new();
         items.push(match (&self.stats, &self.link_path) {
+            _ if self.reconnecting => "reconnecting…".into(),
             (Some(s), Some(path)) => format!("{} ({path})", s.link),
             (Some(s), None) => s.link.to_string(),
             (None, _) => "connecting".into(),

@@ -5,6 +5,10 @@
 //! `copy_buf` with the relay's 64 KiB read buffer), so that the relay's own
 //! cost shows.
 //!
+//! Per path (direct TCP, relay over TLS, relay over WebSocket, relay over
+//! WebSocket through tinyproxy) it also measures the round trip of a small
+//! frame, the delay every acknowledgement pays.
+//!
 //! `cargo run --release -p fernsicht-net --bin net-bench`. Everything runs on
 //! loopback, in a scratch directory that is removed afterwards. Speeds are
 //! in MB/s with MB = 10^6 bytes, as `openssl speed` counts.
@@ -179,6 +183,12 @@ fn main() -> Result<()> {
     }
 
     eprintln!("net-bench: round trips");
+    let mut times = runtime.block_on(direct_round_trips(&keys[0], ROUND_TRIPS))?;
+    table.row(
+        "direct TCP, round trip of a 256-byte frame".into(),
+        percentiles(&mut times),
+        format!("{ROUND_TRIPS} host → viewer → host echoes"),
+    );
     for link in &links {
         let mut times = runtime.block_on(async {
             RelayPair::open(link)
@@ -335,7 +345,7 @@ impl Link {
 impl Path {
     fn label(&self) -> &'static str {
         match self {
-            Path::Direct => "loopback TCP, direct",
+            Path::Direct => "loopback TCP, direct (as host↔viewer direct path)",
             Path::Copy => "loopback TCP via tokio::io::copy",
             Path::CopyBuf => "loopback TCP via copy_buf, 64 KiB buffer",
             Path::Relay(link) => link.label(),
@@ -472,38 +482,80 @@ impl RelayPair {
         })
     }
 
-    /// Round trips of one small sealed frame, host → relay → viewer and
-    /// back: the latency a link adds to every acknowledgement.
+    /// Round trips through the relay (see [`round_trips`]).
     async fn round_trips(mut self, key: &ViewerKey, count: usize) -> Result<Vec<Duration>> {
         let frames = sealed_frames(key, 256, self.channel)?;
-        let mut times = Vec::with_capacity(count);
-        for i in 0..count {
-            let frame = &frames[i % frames.len()];
-            let start = Instant::now();
-            self.host_writer.write_raw(frame).await?;
-            let (_, there) = self
-                .viewer_reader
-                .read_raw()
-                .await?
-                .context("the viewer's link closed")?;
-            self.viewer_writer.write_raw(&there).await?;
-            let (_, back) = self
-                .host_reader
-                .read_raw()
-                .await?
-                .context("the host's link closed")?;
-            times.push(start.elapsed());
-            if back.len() != frame.len() {
-                bail!(
-                    "the echo came back {} bytes long, not {}",
-                    back.len(),
-                    frame.len()
-                );
-            }
-        }
+        let times = round_trips(
+            (&mut self.host_writer, &mut self.host_reader),
+            (&mut self.viewer_writer, &mut self.viewer_reader),
+            &frames,
+            count,
+        )
+        .await?;
         self.relay.shutdown().await;
         Ok(times)
     }
+}
+
+/// Round trips of one small sealed frame, host → viewer and back: the
+/// latency a path adds to every acknowledgement.
+async fn round_trips<HW, HR, VW, VR>(
+    host: (&mut FrameWriter<HW>, &mut FrameReader<HR>),
+    viewer: (&mut FrameWriter<VW>, &mut FrameReader<VR>),
+    frames: &[Vec<u8>],
+    count: usize,
+) -> Result<Vec<Duration>>
+where
+    HW: AsyncWrite + Unpin,
+    HR: AsyncRead + Unpin,
+    VW: AsyncWrite + Unpin,
+    VR: AsyncRead + Unpin,
+{
+    let (host_writer, host_reader) = host;
+    let (viewer_writer, viewer_reader) = viewer;
+    let mut times = Vec::with_capacity(count);
+    for i in 0..count {
+        let frame = &frames[i % frames.len()];
+        let start = Instant::now();
+        host_writer.write_raw(frame).await?;
+        let (_, there) = viewer_reader
+            .read_raw()
+            .await?
+            .context("the viewer's side closed")?;
+        viewer_writer.write_raw(&there).await?;
+        let (_, back) = host_reader
+            .read_raw()
+            .await?
+            .context("the host's side closed")?;
+        times.push(start.elapsed());
+        if back.len() != frame.len() {
+            bail!(
+                "the echo came back {} bytes long, not {}",
+                back.len(),
+                frame.len()
+            );
+        }
+    }
+    Ok(times)
+}
+
+/// Round trips on a direct TCP connection between host and viewer, as
+/// the direct path has it after its proof.
+async fn direct_round_trips(key: &ViewerKey, count: usize) -> Result<Vec<Duration>> {
+    let listener = TcpListener::bind(loopback()).await?;
+    let viewer = connect(listener.local_addr()?).await?;
+    let (host, _) = listener.accept().await?;
+    host.set_nodelay(true)?;
+    let (hr, hw) = host.into_split();
+    let (vr, vw) = viewer.into_split();
+    let frames = sealed_frames(key, 256, ChannelId(1))?;
+    round_trips(
+        (&mut FrameWriter::new(hw), &mut FrameReader::new(hr)),
+        (&mut FrameWriter::new(vw), &mut FrameReader::new(vr)),
+        &frames,
+        count,
+    )
+    .await
 }
 
 async fn relay_event<R: AsyncRead + Unpin>(reader: &mut FrameReader<R>) -> Result<RelayEvent> {

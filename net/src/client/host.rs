@@ -4,6 +4,7 @@
 use super::limiter::HandshakeLimiter;
 use super::link::{self, HANDSHAKE_TIMEOUT, KEEPALIVE, LinkWriter, Reader};
 use super::path::{self, DirectPath, PathRead, SessionPath};
+use super::resume::{MAX_FRUITLESS, Phase, RESUME_WINDOW, Resumable, ResumeMsg};
 use super::{ClientError, RelayAddr, SessionEnd};
 use crate::control::{ClientRequest, RELAY_PROTOCOL, RelayEvent};
 use crate::direct::{Accepted, DirectListener, DirectOptions, PathKey, Registry};
@@ -60,6 +61,15 @@ pub enum HostEvent {
         viewer: ChannelId,
         path: SessionPath,
     },
+    /// Our link to the relay dropped; the session waits for it to return.
+    Reconnecting,
+    /// The link to the relay is back (each viewer then resumes).
+    Reconnected,
+    /// A viewer's link dropped; its place is kept for it.
+    ViewerReconnecting { viewer: ChannelId },
+    /// The viewer is back and proved it still holds the session keys;
+    /// nothing sent meanwhile is lost.
+    ViewerResumed { viewer: ChannelId },
     /// The session is over; no more events follow.
     Ended(SessionEnd),
     /// An answer of the relay's file store.
@@ -200,6 +210,12 @@ pub async fn start_host(options: HostOptions) -> Result<HostSession, ClientError
     };
     let host = Host {
         config: options.handshake,
+        relay: options.relay.clone(),
+        connect: options.connect.clone(),
+        number,
+        token: None,
+        progress: false,
+        fruitless: 0,
         writer,
         events: ev_tx,
         viewers: HashMap::new(),
@@ -236,6 +252,7 @@ struct Link {
     path_key: PathKey,
     /// Set once the viewer's session moved off the relay.
     direct: Option<DirectPath>,
+    resume: Resumable,
 }
 
 impl Link {
@@ -254,6 +271,15 @@ impl Slot {
 
 struct Host {
     config: HandshakeConfig,
+    relay: RelayAddr,
+    connect: super::ConnectOptions,
+    number: SessionNumber,
+    /// The relay's token for taking our place again after a dropped link.
+    token: Option<[u8; 32]>,
+    /// A sealed frame arrived since the last reconnection.
+    progress: bool,
+    /// Reconnections in a row without progress.
+    fruitless: u32,
     writer: LinkWriter,
     events: mpsc::UnboundedSender<HostEvent>,
     viewers: HashMap<ChannelId, Slot>,
@@ -289,13 +315,17 @@ impl Host {
         let mut keepalive =
             tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
         let mut handshake_check = tokio::time::interval(std::time::Duration::from_secs(1));
+        let mut ack_tick = tokio::time::interval(std::time::Duration::from_secs(1));
         let end = loop {
             let flow = tokio::select! {
                 frame = reader.read_frame() => match frame {
                     Ok(Some(frame)) => self.on_frame(frame).await,
-                    Ok(None) => Ok(Flow::Stop(SessionEnd::Failed("the relay closed the connection".into()))),
+                    Ok(None) => Err(ClientError::Transport(crate::transport::TransportError::Io(
+                        std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the relay closed the connection"),
+                    ))),
                     Err(e) => Err(ClientError::from(e)),
                 },
+                _ = ack_tick.tick() => self.acknowledge().await,
                 cmd = commands.recv() => match cmd {
                     Some(cmd) => self.on_command(cmd).await,
                     // Every handle dropped: nobody can control the session.
@@ -313,6 +343,24 @@ impl Host {
             match flow {
                 Ok(Flow::Continue) => {}
                 Ok(Flow::Stop(end)) => break end,
+                Err(ClientError::Transport(e)) if self.fruitless >= MAX_FRUITLESS => {
+                    break SessionEnd::Failed(format!(
+                        "the connection to the relay keeps dropping ({MAX_FRUITLESS} reconnections without progress): {}",
+                        crate::error_chain(&e)
+                    ));
+                }
+                Err(ClientError::Transport(e)) if self.token.is_some() => {
+                    tracing::info!("relay link lost ({}); reconnecting", crate::error_chain(&e));
+                    self.fruitless = if std::mem::take(&mut self.progress) {
+                        0
+                    } else {
+                        self.fruitless + 1
+                    };
+                    match self.reconnect().await {
+                        Ok(r) => reader = r,
+                        Err(e) => break SessionEnd::Failed(crate::error_chain(&e)),
+                    }
+                }
                 Err(e) => break SessionEnd::Failed(crate::error_chain(&e)),
             }
         };
@@ -408,12 +456,15 @@ impl Host {
                     sealer: est.sealer,
                     opener: est.opener,
                     name: est.peer_name,
+                    resume: Resumable::new(est.path_key.clone(), ch),
                     path_key: est.path_key,
                     direct: None,
                 })))
             }
             Slot::Pending(mut link) => {
-                let msg = open(&mut link, frame)?;
+                let Some(msg) = self.session_frame(ch, &mut link, frame).await? else {
+                    return Ok(Some(Slot::Pending(link)));
+                };
                 // Before consent, a viewer can only leave.
                 if let Message::Bye { reason } = msg {
                     self.viewer_gone(ch, reason.to_string()).await?;
@@ -422,7 +473,11 @@ impl Host {
                 Ok(Some(Slot::Pending(link)))
             }
             Slot::Active(mut link, permission) => {
-                match open(&mut link, frame)? {
+                let Some(msg) = self.session_frame(ch, &mut link, frame).await? else {
+                    return Ok(Some(Slot::Active(link, permission)));
+                };
+                match msg {
+                    Message::Received { next_seq } => link.resume.acknowledged(next_seq),
                     Message::Bye { reason } => {
                         self.viewer_gone(ch, reason.to_string()).await?;
                         return Ok(None);
@@ -520,6 +575,34 @@ impl Host {
             }
             RelayEvent::Pong { .. } => {}
             RelayEvent::Store(event) => self.emit(HostEvent::Store(event)),
+            RelayEvent::ResumeToken { token } => self.token = Some(token),
+            RelayEvent::PeerAway { channel } => {
+                let ch = ChannelId(channel);
+                match self.viewers.get_mut(&ch) {
+                    Some(Slot::Pending(link) | Slot::Active(link, _)) if link.direct.is_none() => {
+                        link.resume.resuming = Some(Phase::Away);
+                        self.emit(HostEvent::ViewerReconnecting { viewer: ch });
+                    }
+                    Some(slot) if slot.handshaking() => {
+                        // A handshake cannot resume: the viewer starts over.
+                        self.drop_viewer(ch, None).await?;
+                        self.emit(HostEvent::HandshakeFailed {
+                            viewer: ch,
+                            error: "the viewer's connection dropped during the handshake".into(),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            RelayEvent::PeerBack { channel } => {
+                let ch = ChannelId(channel);
+                if let Some(Slot::Pending(link) | Slot::Active(link, _)) = self.viewers.get_mut(&ch)
+                    && link.direct.is_none()
+                {
+                    let hello = link.resume.hello();
+                    self.writer.send_owned(hello).await?;
+                }
+            }
             other => {
                 return Err(ClientError::RelayProtocol(format!(
                     "unexpected event {other:?}"
@@ -556,13 +639,19 @@ impl Host {
     async fn on_command(&mut self, cmd: Command) -> Result<Flow, ClientError> {
         match cmd {
             Command::Decide { viewer, permission } => {
-                let Some(Slot::Pending(mut link)) = self.viewers.remove(&viewer) else {
-                    return Ok(Flow::Continue);
+                let mut link = match self.viewers.remove(&viewer) {
+                    Some(Slot::Pending(link)) => link,
+                    // Decided already (or still shaking hands): leave it.
+                    Some(other) => {
+                        self.viewers.insert(viewer, other);
+                        return Ok(Flow::Continue);
+                    }
+                    None => return Ok(Flow::Continue),
                 };
                 match permission {
                     Some(permission) => {
                         let f = seal_or_err(&mut link, &Message::Allowed { permission })?;
-                        self.writer.send(&f).await?;
+                        send_or_fail(&self.writer, &link, f).await?;
                         self.emit(HostEvent::ViewerConnected {
                             viewer,
                             name: link.name.clone(),
@@ -574,7 +663,7 @@ impl Host {
                                 addrs: self.candidates.clone(),
                             };
                             let f = seal_or_err(&mut link, &offer)?;
-                            self.writer.send(&f).await?;
+                            send_or_fail(&self.writer, &link, f).await?;
                         }
                         self.viewers.insert(viewer, Slot::Active(link, permission));
                     }
@@ -618,7 +707,7 @@ impl Host {
                 let mut lost = Vec::new();
                 for ch in targets {
                     if let Some(Slot::Active(link, _)) = self.viewers.get_mut(&ch) {
-                        let f = link.sealer.seal(&encoded)?;
+                        let f = link.resume.seal(&mut link.sealer, encoded.clone())?;
                         if let Err(e) = send(&self.writer, link, f).await {
                             lost.push((ch, e));
                         }
@@ -662,6 +751,125 @@ impl Host {
         Ok(Flow::Continue)
     }
 
+    /// Handles a frame of an established viewer: the resume exchange, sealed
+    /// data dropped while the viewer resumes (it is sent again), or an
+    /// opened message (acknowledged every so often).
+    async fn session_frame(
+        &mut self,
+        ch: ChannelId,
+        link: &mut Link,
+        frame: Frame,
+    ) -> Result<Option<Message>, ViewerFailure> {
+        if frame.header.frame_type == FrameType::Handshake {
+            let Some(ResumeMsg::Answer {
+                hello,
+                nonce,
+                next_seq,
+                mac,
+            }) = ResumeMsg::from_frame(&frame)
+            else {
+                return Err(ViewerFailure::Stream(
+                    "an unexpected handshake frame in the session".into(),
+                ));
+            };
+            let Some((confirm, again)) = link
+                .resume
+                .confirm(hello, nonce, next_seq, &mac, link.opener.next_seq())
+                .map_err(|e| ViewerFailure::Stream(format!("reconnection refused: {e}")))?
+            else {
+                // A late answer to an earlier attempt.
+                return Ok(None);
+            };
+            self.writer.send_owned(confirm).await?;
+            for f in again {
+                self.writer.send_owned(f).await?;
+            }
+            self.emit(HostEvent::ViewerResumed { viewer: ch });
+            return Ok(None);
+        }
+        if link.resume.resuming.is_some() && link.direct.is_none() {
+            return Ok(None);
+        }
+        let msg = open(link, frame)?;
+        self.progress = true;
+        if link.resume.opened() {
+            link.resume.take_ack_due();
+            let next_seq = link.opener.next_seq();
+            let f = seal(link, &Message::Received { next_seq })?;
+            send(&self.writer, link, f).await?;
+        }
+        Ok(Some(msg))
+    }
+
+    /// Tells each viewer how far we have read, where anything arrived since.
+    async fn acknowledge(&mut self) -> Result<Flow, ClientError> {
+        let mut lost = Vec::new();
+        for (ch, slot) in &mut self.viewers {
+            if let Slot::Pending(link) | Slot::Active(link, _) = slot
+                && link.resume.resuming.is_none()
+                && link.resume.take_ack_due()
+            {
+                let next_seq = link.opener.next_seq();
+                let f = seal_or_err(link, &Message::Received { next_seq })?;
+                if let Err(e) = send(&self.writer, link, f).await {
+                    lost.push((*ch, e));
+                }
+            }
+        }
+        for (ch, e) in lost {
+            self.lose_viewer(ch, e).await?;
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Connects to the relay again and takes the session's place back;
+    /// each relayed viewer then proves itself again and gets what it missed.
+    async fn reconnect(&mut self) -> Result<Reader, ClientError> {
+        self.emit(HostEvent::Reconnecting);
+        let mut unfinished = Vec::new();
+        for (ch, slot) in &mut self.viewers {
+            match slot {
+                Slot::Pending(link) | Slot::Active(link, _) => {
+                    if link.direct.is_none() {
+                        link.resume.resuming = Some(Phase::Away);
+                    }
+                }
+                _ => unfinished.push(*ch),
+            }
+        }
+        let token = self.token.ok_or(ClientError::HandshakeTimeout)?;
+        let (reader, writer) = super::link::resume(
+            &self.relay,
+            &self.connect,
+            self.number,
+            0,
+            token,
+            RESUME_WINDOW,
+        )
+        .await?;
+        self.writer = writer;
+        self.emit(HostEvent::Reconnected);
+        for ch in unfinished {
+            self.drop_viewer(ch, None).await?;
+            self.emit(HostEvent::HandshakeFailed {
+                viewer: ch,
+                error: "our connection dropped during the viewer's handshake".into(),
+            });
+        }
+        let mut hellos = Vec::new();
+        for slot in self.viewers.values_mut() {
+            if let Slot::Pending(link) | Slot::Active(link, _) = slot
+                && link.direct.is_none()
+            {
+                hellos.push(link.resume.hello());
+            }
+        }
+        for hello in hellos {
+            self.writer.send_owned(hello).await?;
+        }
+        Ok(reader)
+    }
+
     /// A viewer proved itself on our direct listener: tell it, on the relay,
     /// that our frames for it take the direct path from now on.
     async fn on_direct(&mut self, accepted: Accepted) -> Result<Flow, ClientError> {
@@ -670,6 +878,10 @@ impl Host {
             return Ok(Flow::Continue);
         };
         if link.direct.is_some() {
+            return Ok(Flow::Continue);
+        }
+        if link.resume.resuming.is_some() {
+            // Mid-reconnection: let the viewer's dial fail; it stays relayed.
             return Ok(Flow::Continue);
         }
         let f = seal_or_err(link, &Message::PathSwitch)?;
@@ -806,14 +1018,18 @@ fn open(link: &mut Link, frame: Frame) -> Result<Message, ViewerFailure> {
 }
 
 fn seal(link: &mut Link, msg: &Message) -> Result<Frame, ViewerFailure> {
-    link.sealer
-        .seal_vec(msg.encode())
+    link.resume
+        .seal(&mut link.sealer, msg.encode())
         .map_err(|e| ViewerFailure::Stream(e.to_string()))
 }
 
 /// Sends a viewer's sealed frame on its path. A broken direct path fails
-/// only that viewer; a broken relay link fails the session.
+/// only that viewer; a broken relay link fails the session. While the
+/// viewer resumes, the frame only waits in its resend queue.
 async fn send(relay: &LinkWriter, link: &Link, frame: Frame) -> Result<(), ViewerFailure> {
+    if link.resume.resuming.is_some() && link.direct.is_none() {
+        return Ok(());
+    }
     match link.out(relay).send_owned(frame).await {
         Ok(()) => Ok(()),
         Err(_) if link.direct.is_some() => Err(ViewerFailure::Stream(
@@ -823,6 +1039,15 @@ async fn send(relay: &LinkWriter, link: &Link, frame: Frame) -> Result<(), Viewe
     }
 }
 
+/// [`send`] where only a broken relay link matters (the frame goes on the
+/// relay, or a broken direct path shows up at the next read).
+async fn send_or_fail(relay: &LinkWriter, link: &Link, frame: Frame) -> Result<(), ClientError> {
+    match send(relay, link, frame).await {
+        Err(ViewerFailure::Link(e)) => Err(e),
+        _ => Ok(()),
+    }
+}
+
 fn seal_or_err(link: &mut Link, msg: &Message) -> Result<Frame, ClientError> {
-    Ok(link.sealer.seal_vec(msg.encode())?)
+    Ok(link.resume.seal(&mut link.sealer, msg.encode())?)
 }

@@ -123,3 +123,56 @@ pub(super) async fn first_event(
     }
     RelayEvent::from_frame(&frame).map_err(|e| ClientError::RelayProtocol(crate::error_chain(&e)))
 }
+
+/// Connects to the relay again after a dropped link and takes back the
+/// place `token` holds (`channel` 0: the host's). Retries with growing
+/// pauses until `window` has passed; a refusal ends it at once.
+pub(super) async fn resume(
+    addr: &RelayAddr,
+    options: &ConnectOptions,
+    number: crate::number::SessionNumber,
+    channel: u16,
+    token: [u8; 32],
+    window: Duration,
+) -> Result<(Reader, LinkWriter), ClientError> {
+    let deadline = tokio::time::Instant::now() + window;
+    let mut pause = Duration::from_millis(200);
+    let mut last = String::new();
+    while tokio::time::Instant::now() < deadline {
+        let attempt = async {
+            let (mut reader, writer, _) = connect(addr, options).await?;
+            writer
+                .send(
+                    &crate::control::ClientRequest::Resume {
+                        protocol: crate::control::RELAY_PROTOCOL,
+                        number,
+                        channel,
+                        token,
+                    }
+                    .to_frame(),
+                )
+                .await?;
+            match first_event(&mut reader, addr).await? {
+                RelayEvent::Resumed => Ok(Ok((reader, writer))),
+                RelayEvent::Refused { reason } => Ok(Err(ClientError::Refused(reason))),
+                RelayEvent::Closed { reason } => Ok(Err(ClientError::RelayClosed(reason))),
+                other => Err(ClientError::RelayProtocol(format!(
+                    "answered the reconnection with {other:?}"
+                ))),
+            }
+        };
+        match tokio::time::timeout_at(deadline, attempt).await {
+            Ok(Ok(Ok(link))) => return Ok(link),
+            Ok(Ok(Err(refused))) => return Err(refused),
+            Ok(Err(e)) => last = crate::error_chain(&e),
+            Err(_) => break,
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+    Err(ClientError::LinkLost {
+        addr: addr.clone(),
+        secs: window.as_secs(),
+        last,
+    })
+}

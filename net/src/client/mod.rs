@@ -6,6 +6,7 @@ mod host;
 mod limiter;
 mod link;
 mod path;
+mod resume;
 mod viewer;
 
 pub use crate::transport::connect::{ConnectOptions, LinkPath};
@@ -127,6 +128,14 @@ pub enum ClientError {
     HandshakeTimeout,
     #[error("the other side sent an invalid message: {0}")]
     PeerProtocol(String),
+    #[error(
+        "lost the connection to the relay at {addr} and could not get it back within {secs} s (last: {last})"
+    )]
+    LinkLost {
+        addr: RelayAddr,
+        secs: u64,
+        last: String,
+    },
 }
 
 /// How a session ended, for the event stream.

@@ -3,6 +3,7 @@
 
 use super::link::{self, HANDSHAKE_TIMEOUT, KEEPALIVE, LinkWriter, Reader};
 use super::path::{self, DirectPath, PathRead, SessionPath};
+use super::resume::{MAX_FRUITLESS, Phase, RESUME_WINDOW, Resumable, ResumeMsg};
 use super::{ClientError, RelayAddr, SessionEnd};
 use crate::control::{ClientRequest, RELAY_PROTOCOL, RelayEvent};
 use crate::direct::{DirectError, PathKey};
@@ -15,6 +16,10 @@ use crate::message::{ByeReason, Message, Permission};
 use crate::number::SessionNumber;
 use crate::record::{Opener, Sealer};
 use tokio::sync::mpsc;
+
+/// How long a viewer on a direct path waits for the host's goodbye after the
+/// relay closed its link.
+const BYE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct ViewerOptions {
@@ -46,6 +51,12 @@ pub enum ViewerEvent {
     Message(Message),
     /// The session moved to another path.
     Path(SessionPath),
+    /// The connection dropped (ours or the host's); the session waits for
+    /// it to come back.
+    Reconnecting,
+    /// Back: both sides proved they still hold the keys, and nothing sent
+    /// meanwhile is lost.
+    Resumed,
     /// The session is over; no more events follow.
     Ended(SessionEnd),
     /// An answer of the relay's file store.
@@ -119,6 +130,13 @@ pub async fn start_viewer(options: ViewerOptions) -> Result<ViewerSession, Clien
     let (dial_tx, dial_rx) = mpsc::unbounded_channel();
     let viewer = Viewer {
         channel,
+        relay: options.relay.clone(),
+        connect: options.connect.clone(),
+        number: options.number,
+        token: None,
+        progress: false,
+        fruitless: 0,
+        closing: None,
         writer,
         events: ev_tx,
         state: Some(State::Hello(state)),
@@ -150,6 +168,7 @@ struct Link {
     sealer: Sealer,
     opener: Opener,
     path_key: PathKey,
+    resume: Resumable,
 }
 
 /// Where the direct path stands.
@@ -163,6 +182,18 @@ type Dialed = Result<(tokio::net::TcpStream, std::net::SocketAddr), DirectError>
 
 struct Viewer {
     channel: ChannelId,
+    relay: RelayAddr,
+    connect: super::ConnectOptions,
+    number: SessionNumber,
+    /// The relay's token for taking our place again after a dropped link.
+    token: Option<[u8; 32]>,
+    /// A sealed frame arrived since the last reconnection.
+    progress: bool,
+    /// The relay closed our link while we talk directly; the session ends
+    /// at this time unless the host's sealed goodbye comes first.
+    closing: Option<(crate::control::LeaveReason, tokio::time::Instant)>,
+    /// Reconnections in a row without progress.
+    fruitless: u32,
     writer: LinkWriter,
     events: mpsc::UnboundedSender<ViewerEvent>,
     state: Option<State>,
@@ -202,13 +233,20 @@ impl Viewer {
             tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
         let handshake_deadline = tokio::time::sleep(HANDSHAKE_TIMEOUT);
         tokio::pin!(handshake_deadline);
+        let mut ack_tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        // The relay closed our link for good; the direct path may still
+        // carry the host's last words.
+        let mut relay_done = false;
         let end = loop {
             let flow = tokio::select! {
-                frame = reader.read_frame() => match frame {
+                frame = reader.read_frame(), if !relay_done => match frame {
                     Ok(Some(frame)) => self.on_frame(frame).await,
-                    Ok(None) => Ok(Flow::Stop(SessionEnd::Failed("the relay closed the connection".into()))),
+                    Ok(None) => Err(ClientError::Transport(crate::transport::TransportError::Io(
+                        std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the relay closed the connection"),
+                    ))),
                     Err(e) => Err(ClientError::from(e)),
                 },
+                _ = ack_tick.tick() => self.acknowledge().await,
                 cmd = commands.recv() => self.on_command(cmd.unwrap_or(ViewerCommand::Leave)).await,
                 _ = keepalive.tick() => self
                     .writer
@@ -216,17 +254,42 @@ impl Viewer {
                     .await
                     .map(|_| Flow::Continue),
                 _ = &mut handshake_deadline, if self.handshaking() => Err(ClientError::HandshakeTimeout),
+                _ = tokio::time::sleep_until(self.closing.map_or_else(tokio::time::Instant::now, |c| c.1)), if self.closing.is_some() => {
+                    Ok(Flow::Stop(SessionEnd::Relay(self.closing.map_or(crate::control::LeaveReason::Left, |c| c.0))))
+                }
                 Some(d) = dialed.recv() => self.on_dialed(d).await,
                 Some((_, read)) = path_reads.recv() => match read {
                     Ok(Some(frame)) if frame.header.frame_type == FrameType::Sealed => self.on_frame(frame).await,
                     Ok(Some(_)) => Err(ClientError::PeerProtocol("the host sent a foreign frame on the direct path".into())),
-                    Ok(None) => Ok(Flow::Stop(SessionEnd::Failed("the direct connection to the host closed".into()))),
+                    Ok(None) => Ok(Flow::Stop(match self.closing {
+                        Some((reason, _)) => SessionEnd::Relay(reason),
+                        None => SessionEnd::Failed("the direct connection to the host closed".into()),
+                    })),
                     Err(e) => Ok(Flow::Stop(SessionEnd::Failed(format!("the direct connection to the host broke: {}", crate::error_chain(&e))))),
                 },
             };
             match flow {
                 Ok(Flow::Continue) => {}
                 Ok(Flow::Stop(end)) => break end,
+                Err(ClientError::Transport(_)) if self.closing.is_some() => relay_done = true,
+                Err(ClientError::Transport(e)) if self.fruitless >= MAX_FRUITLESS => {
+                    break SessionEnd::Failed(format!(
+                        "the connection to the relay keeps dropping ({MAX_FRUITLESS} reconnections without progress): {}",
+                        crate::error_chain(&e)
+                    ));
+                }
+                Err(ClientError::Transport(e)) if self.can_resume() => {
+                    tracing::info!("relay link lost ({}); reconnecting", crate::error_chain(&e));
+                    self.fruitless = if std::mem::take(&mut self.progress) {
+                        0
+                    } else {
+                        self.fruitless + 1
+                    };
+                    match self.reconnect().await {
+                        Ok(r) => reader = r,
+                        Err(e) => break SessionEnd::Failed(crate::error_chain(&e)),
+                    }
+                }
                 Err(e) => break SessionEnd::Failed(crate::error_chain(&e)),
             }
         };
@@ -248,7 +311,16 @@ impl Viewer {
             return match RelayEvent::from_frame(&frame)
                 .map_err(|e| ClientError::RelayProtocol(crate::error_chain(&e)))?
             {
-                RelayEvent::Closed { reason } => Ok(Flow::Stop(SessionEnd::Relay(reason))),
+                RelayEvent::Closed { reason } => {
+                    if matches!(self.direct, Direct::Up(_)) {
+                        // The host's goodbye travels the direct path and may
+                        // still be on its way: give it a moment to say why.
+                        self.closing = Some((reason, tokio::time::Instant::now() + BYE_GRACE));
+                        Ok(Flow::Continue)
+                    } else {
+                        Ok(Flow::Stop(SessionEnd::Relay(reason)))
+                    }
+                }
                 RelayEvent::Ping { id } => {
                     self.writer
                         .send(&ClientRequest::Pong { id }.to_frame())
@@ -260,6 +332,22 @@ impl Viewer {
                     self.emit(ViewerEvent::Store(event));
                     Ok(Flow::Continue)
                 }
+                RelayEvent::ResumeToken { token } => {
+                    self.token = Some(token);
+                    Ok(Flow::Continue)
+                }
+                RelayEvent::PeerAway { .. } => {
+                    // The host's link dropped: hold everything until it is
+                    // back and has proved itself (unless we talk directly).
+                    if !matches!(self.direct, Direct::Up(_))
+                        && let Some(State::Waiting(link) | State::Allowed(link)) = &mut self.state
+                    {
+                        link.resume.resuming = Some(Phase::Away);
+                        self.emit(ViewerEvent::Reconnecting);
+                    }
+                    Ok(Flow::Continue)
+                }
+                RelayEvent::PeerBack { .. } => Ok(Flow::Continue),
                 other => Err(ClientError::RelayProtocol(format!(
                     "unexpected event {other:?}"
                 ))),
@@ -309,17 +397,12 @@ impl Viewer {
                 self.state = Some(State::Waiting(Link {
                     sealer: est.sealer,
                     opener: est.opener,
+                    resume: Resumable::new(est.path_key.clone(), self.channel),
                     path_key: est.path_key,
                 }));
             }
-            State::Waiting(mut link) => {
-                let msg = open(&mut link, frame)?;
-                return self.on_message(link, false, msg).await;
-            }
-            State::Allowed(mut link) => {
-                let msg = open(&mut link, frame)?;
-                return self.on_message(link, true, msg).await;
-            }
+            State::Waiting(link) => return self.on_session_frame(link, false, frame).await,
+            State::Allowed(link) => return self.on_session_frame(link, true, frame).await,
         }
         Ok(Flow::Continue)
     }
@@ -343,10 +426,8 @@ impl Viewer {
             Message::PermissionChanged { permission } => {
                 self.emit(ViewerEvent::PermissionChanged(permission));
             }
-            Message::Ping { id } => {
-                let f = link.sealer.seal_vec(Message::Pong { id }.encode())?;
-                self.out().send(&f).await?;
-            }
+            Message::Ping { id } => self.send_sealed(&mut link, &Message::Pong { id }).await?,
+            Message::Received { next_seq } => link.resume.acknowledged(next_seq),
             Message::DirectOffer { addrs } => {
                 if self.take_direct && matches!(self.direct, Direct::None) {
                     self.direct = Direct::Dialing;
@@ -383,21 +464,25 @@ impl Viewer {
     async fn on_command(&mut self, cmd: ViewerCommand) -> Result<Flow, ClientError> {
         match cmd {
             ViewerCommand::Send(message) => {
-                if let Some(State::Allowed(link)) = &mut self.state {
-                    let f = link.sealer.seal_vec(message.encode())?;
-                    self.out().send_owned(f).await?;
+                // Before the host allows us, messages are dropped.
+                match self.state.take() {
+                    Some(State::Allowed(mut link)) => {
+                        let r = self.send_sealed(&mut link, &message).await;
+                        self.state = Some(State::Allowed(link));
+                        r?;
+                    }
+                    other => self.state = other,
                 }
                 Ok(Flow::Continue)
             }
             ViewerCommand::Leave => {
-                if let Some(State::Waiting(link) | State::Allowed(link)) = &mut self.state {
-                    let f = link.sealer.seal(
-                        &Message::Bye {
-                            reason: ByeReason::ViewerLeft,
-                        }
-                        .encode(),
-                    )?;
-                    self.out().send(&f).await?;
+                if let Some(State::Waiting(mut link) | State::Allowed(mut link)) = self.state.take()
+                {
+                    let bye = Message::Bye {
+                        reason: ByeReason::ViewerLeft,
+                    };
+                    // Leaving mid-reconnection: the relay tells the host.
+                    let _ = self.send_sealed(&mut link, &bye).await;
                 }
                 Ok(Flow::Stop(SessionEnd::Local))
             }
@@ -412,6 +497,145 @@ impl Viewer {
 }
 
 impl Viewer {
+    /// Seals a message for the host and sends it, unless a reconnection is
+    /// under way: then it waits in the resend queue like everything else.
+    async fn send_sealed(&self, link: &mut Link, message: &Message) -> Result<(), ClientError> {
+        let f = link.resume.seal(&mut link.sealer, message.encode())?;
+        if link.resume.resuming.is_none() {
+            self.out().send_owned(f).await?;
+        }
+        Ok(())
+    }
+
+    /// Tells the host how far we have read, if we read anything since.
+    async fn acknowledge(&mut self) -> Result<Flow, ClientError> {
+        let (mut link, allowed) = match self.state.take() {
+            Some(State::Waiting(link)) => (link, false),
+            Some(State::Allowed(link)) => (link, true),
+            other => {
+                self.state = other;
+                return Ok(Flow::Continue);
+            }
+        };
+        let r = if link.resume.resuming.is_none() && link.resume.take_ack_due() {
+            let next_seq = link.opener.next_seq();
+            self.send_sealed(&mut link, &Message::Received { next_seq })
+                .await
+        } else {
+            Ok(())
+        };
+        self.state = Some(if allowed {
+            State::Allowed(link)
+        } else {
+            State::Waiting(link)
+        });
+        r.map(|()| Flow::Continue)
+    }
+
+    /// A frame of the established session: the resume exchange, or sealed
+    /// data (dropped while resuming: the host sends it again).
+    async fn on_session_frame(
+        &mut self,
+        mut link: Link,
+        allowed: bool,
+        frame: Frame,
+    ) -> Result<Flow, ClientError> {
+        let put_back = |link: Link| {
+            if allowed {
+                State::Allowed(link)
+            } else {
+                State::Waiting(link)
+            }
+        };
+        if frame.header.frame_type == FrameType::Handshake {
+            let step = ResumeMsg::from_frame(&frame);
+            let result = match step {
+                Some(ResumeMsg::Hello { nonce }) => {
+                    let answer = link.resume.answer(nonce, link.opener.next_seq());
+                    self.writer.send_owned(answer).await
+                }
+                Some(ResumeMsg::Confirm {
+                    answer,
+                    next_seq,
+                    mac,
+                }) => {
+                    match link.resume.confirmed(answer, next_seq, &mac) {
+                        // A late confirmation of an earlier attempt.
+                        Ok(None) => Ok(()),
+                        Ok(Some(again)) => {
+                            for f in again {
+                                self.writer.send_owned(f).await?;
+                            }
+                            self.emit(ViewerEvent::Resumed);
+                            Ok(())
+                        }
+                        Err(e) => {
+                            return Ok(Flow::Stop(SessionEnd::Failed(format!(
+                                "reconnecting failed: {e}"
+                            ))));
+                        }
+                    }
+                }
+                _ => Err(ClientError::PeerProtocol(
+                    "an unexpected handshake frame in the session".into(),
+                )),
+            };
+            self.state = Some(put_back(link));
+            return result.map(|()| Flow::Continue);
+        }
+        if link.resume.resuming.is_some() {
+            self.state = Some(put_back(link));
+            return Ok(Flow::Continue);
+        }
+        let msg = open(&mut link, frame)?;
+        self.progress = true;
+        if link.resume.opened() {
+            let next_seq = link.opener.next_seq();
+            if let Err(e) = self
+                .send_sealed(&mut link, &Message::Received { next_seq })
+                .await
+            {
+                self.state = Some(put_back(link));
+                return Err(e);
+            }
+            link.resume.take_ack_due();
+        }
+        self.on_message(link, allowed, msg).await
+    }
+
+    /// Whether a lost relay link may be replaced without losing the session.
+    fn can_resume(&self) -> bool {
+        self.token.is_some() && matches!(self.state, Some(State::Waiting(_) | State::Allowed(_)))
+    }
+
+    /// Connects to the relay again and takes our place back; the host then
+    /// starts the proof exchange.
+    async fn reconnect(&mut self) -> Result<Reader, ClientError> {
+        let direct = matches!(self.direct, Direct::Up(_));
+        if let Some(State::Waiting(link) | State::Allowed(link)) = &mut self.state
+            && !direct
+        {
+            link.resume.resuming = Some(Phase::Away);
+        }
+        self.emit(ViewerEvent::Reconnecting);
+        let token = self.token.ok_or(ClientError::HandshakeTimeout)?;
+        let (reader, writer) = super::link::resume(
+            &self.relay,
+            &self.connect,
+            self.number,
+            self.channel.0,
+            token,
+            RESUME_WINDOW,
+        )
+        .await?;
+        // The old writer's task ends with the dead connection.
+        self.writer = writer;
+        if direct {
+            self.emit(ViewerEvent::Resumed);
+        }
+        Ok(reader)
+    }
+
     /// Where our sealed frames go: the direct path once we switched.
     fn out(&self) -> &LinkWriter {
         match &self.direct {
@@ -443,7 +667,9 @@ impl Viewer {
         let Some(State::Allowed(link)) = &mut self.state else {
             return Ok(Flow::Continue);
         };
-        let f = link.sealer.seal_vec(Message::PathSwitch.encode())?;
+        let f = link
+            .resume
+            .seal(&mut link.sealer, Message::PathSwitch.encode())?;
         self.writer.send_owned(f).await?;
         let mut direct = DirectPath::new(stream, self.channel, self.path_tx.clone());
         if self.host_switched {

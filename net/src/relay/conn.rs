@@ -1,7 +1,7 @@
 //! One client connection: its first request decides whether it is a host
 //! or a viewer; from then on its frames are routed by channel.
 
-use super::hub::{AddViewerError, Peer, Session};
+use super::hub::{AddViewerError, Peer, ResumeToken, Session};
 use super::outbox::{Overflow, spawn_writer};
 use super::{Shared, Stats, hub_lock};
 use crate::control::{ClientRequest, JoinRefusal, LeaveReason, RELAY_PROTOCOL, RelayEvent};
@@ -9,8 +9,10 @@ use crate::frame::{ChannelId, Frame, FrameType, Header};
 use crate::number::SessionNumber;
 use crate::transport::BoxStream;
 use crate::transport::{FrameReader, TransportError};
+use rand::RngCore;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::io::AsyncRead;
 use tokio_util::sync::CancellationToken;
 
@@ -23,9 +25,11 @@ pub(super) async fn handle(shared: Arc<Shared>, stream: BoxStream, addr: SocketA
         shared.config.write_timeout,
         cancel.clone(),
     );
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let me = Peer {
         outbox,
         cancel: cancel.clone(),
+        id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
     };
     let mut reader = FrameReader::new(read);
 
@@ -40,6 +44,14 @@ pub(super) async fn handle(shared: Arc<Shared>, stream: BoxStream, addr: SocketA
         }
         Some(ClientRequest::Join { protocol, number }) if protocol == RELAY_PROTOCOL => {
             viewer(&shared, reader, me, addr, number).await;
+        }
+        Some(ClientRequest::Resume {
+            protocol,
+            number,
+            channel,
+            token,
+        }) if protocol == RELAY_PROTOCOL => {
+            resume(&shared, reader, me, addr, number, channel, token).await;
         }
         Some(ClientRequest::Join { protocol, .. }) => {
             me.outbox.event(&RelayEvent::Refused {
@@ -86,6 +98,11 @@ async fn next_frame<R: AsyncRead + Unpin>(
             Ok(Ok(Some(frame))) => Ok(frame),
             Ok(Ok(None)) => Err(End::Left),
             Ok(Err(TransportError::Io(_))) => Err(End::Left),
+            // A connection that ends mid-frame dropped (a proxy died, a
+            // network went away): it may come back.
+            Ok(Err(TransportError::Frame(crate::frame::FrameError::Truncated { .. }))) => {
+                Err(End::Left)
+            }
             Ok(Err(TransportError::Frame(e))) => {
                 tracing::debug!(error = %e, "invalid frame");
                 Err(End::Violation)
@@ -110,7 +127,7 @@ fn liveness(me: &Peer, request: &ClientRequest) -> Result<(), End> {
 
 async fn host<R: AsyncRead + Unpin>(
     shared: &Arc<Shared>,
-    mut reader: FrameReader<R>,
+    reader: FrameReader<R>,
     me: Peer,
     addr: SocketAddr,
 ) {
@@ -134,12 +151,37 @@ async fn host<R: AsyncRead + Unpin>(
             return;
         }
     };
-    let session = Arc::new(Session::new(number, me.clone()));
+    let token = fresh_token();
+    let session = Arc::new(Session::new(number, me.clone(), token));
     shared.hub.insert(session.clone());
     Stats::add(&shared.stats.sessions_total, 1);
     me.outbox.event(&RelayEvent::Registered { number });
+    me.outbox.event(&RelayEvent::ResumeToken { token });
     tracing::info!(%addr, session = %number, "host registered");
+    serve_host(shared, session, reader, me, addr).await;
+}
 
+fn fresh_token() -> ResumeToken {
+    let mut token = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut token);
+    token
+}
+
+/// A dropped connection (not a goodbye, not a violation) may come back.
+fn may_resume(shared: &Shared, end: &End) -> bool {
+    matches!(end, End::Left | End::TimedOut) && !shared.config.resume_grace.is_zero()
+}
+
+/// Forwards a host's frames until its connection ends; then ends the
+/// session, or keeps it for the host's return if the connection dropped.
+async fn serve_host<R: AsyncRead + Unpin>(
+    shared: &Arc<Shared>,
+    session: Arc<Session>,
+    mut reader: FrameReader<R>,
+    me: Peer,
+    addr: SocketAddr,
+) {
+    let number = session.number;
     let end = loop {
         let (header, raw) = match next_frame(shared, &mut reader, &me.cancel).await {
             Ok(f) => f,
@@ -179,6 +221,33 @@ async fn host<R: AsyncRead + Unpin>(
         }
     };
 
+    if !session.is_host(me.id) {
+        // A resumed connection took over; this one is history.
+        return;
+    }
+    if may_resume(shared, &end)
+        && let Some(generation) = session.host_away(me.id)
+    {
+        tracing::info!(%addr, session = %number, "host connection dropped; keeping its place");
+        let (shared, session) = (shared.clone(), session.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(shared.config.resume_grace).await;
+            if session.host_still_away(generation) {
+                if shared
+                    .hub
+                    .get(session.number)
+                    .is_some_and(|s| Arc::ptr_eq(&s, &session))
+                {
+                    shared.hub.remove(session.number);
+                }
+                session.end(LeaveReason::HostGone);
+                let number = session.number;
+                let _ = tokio::task::spawn_blocking(move || shared.files.end_session(number)).await;
+                tracing::info!(session = %session.number, "host did not come back: session ended");
+            }
+        });
+        return;
+    }
     // The number stays burned: it was burned when it was handed out.
     shared.hub.remove(number);
     {
@@ -205,7 +274,7 @@ async fn host<R: AsyncRead + Unpin>(
 
 async fn viewer<R: AsyncRead + Unpin>(
     shared: &Arc<Shared>,
-    mut reader: FrameReader<R>,
+    reader: FrameReader<R>,
     me: Peer,
     addr: SocketAddr,
     number: SessionNumber,
@@ -231,7 +300,8 @@ async fn viewer<R: AsyncRead + Unpin>(
         return;
     };
     hub_lock(&shared.backoff).success(addr.ip());
-    let channel = match session.add_viewer(me.clone(), shared.config.max_viewers) {
+    let token = fresh_token();
+    let channel = match session.add_viewer(me.clone(), token, shared.config.max_viewers) {
         Ok(c) => c,
         Err(e) => {
             Stats::add(&shared.stats.joins_refused, 1);
@@ -246,8 +316,21 @@ async fn viewer<R: AsyncRead + Unpin>(
     };
     Stats::add(&shared.stats.viewers_total, 1);
     me.outbox.event(&RelayEvent::Joined { channel });
+    me.outbox.event(&RelayEvent::ResumeToken { token });
     tracing::info!(%addr, session = %number, channel, "viewer joined");
+    serve_viewer(shared, session, channel, reader, me, addr).await;
+}
 
+/// Forwards a viewer's frames until its connection ends.
+async fn serve_viewer<R: AsyncRead + Unpin>(
+    shared: &Arc<Shared>,
+    session: Arc<Session>,
+    channel: u16,
+    mut reader: FrameReader<R>,
+    me: Peer,
+    addr: SocketAddr,
+) {
+    let number = session.number;
     let end = loop {
         let (header, raw) = match next_frame(shared, &mut reader, &me.cancel).await {
             Ok(f) => f,
@@ -276,16 +359,39 @@ async fn viewer<R: AsyncRead + Unpin>(
                     break End::Violation;
                 }
                 let len = raw.len() as u64;
-                match session.host.outbox.push(raw) {
-                    Ok(()) => {
+                match session.to_host(raw) {
+                    Ok(true) => {
                         Stats::add(&shared.stats.frames_forwarded, 1);
                         Stats::add(&shared.stats.bytes_forwarded, len);
                     }
+                    Ok(false) => {}
                     Err(Overflow) => break End::TooSlow,
                 }
             }
         }
     };
+    if !session.is_viewer(channel, me.id) {
+        // Removed, or a resumed connection took over: nothing to tell.
+        return;
+    }
+    if may_resume(shared, &end)
+        && let Some(generation) = session.viewer_away(channel, me.id)
+    {
+        tracing::info!(%addr, session = %number, channel, "viewer connection dropped; keeping its place");
+        let (shared, session) = (shared.clone(), session.clone());
+        let reason = if matches!(end, End::TimedOut) {
+            LeaveReason::TimedOut
+        } else {
+            LeaveReason::Left
+        };
+        tokio::spawn(async move {
+            tokio::time::sleep(shared.config.resume_grace).await;
+            if session.viewer_still_away(channel, generation) {
+                session.remove_viewer(channel, reason);
+            }
+        });
+        return;
+    }
     let reason = match end {
         End::Cancelled => return, // removed or session ended: already told
         End::Left | End::SessionEnded => LeaveReason::Left,
@@ -331,6 +437,52 @@ async fn store(
         file,
         reason: crate::transfer::store::StoreRefusal::Failed,
     })
+}
+
+/// A host or viewer back after a dropped connection.
+async fn resume<R: AsyncRead + Unpin>(
+    shared: &Arc<Shared>,
+    reader: FrameReader<R>,
+    me: Peer,
+    addr: SocketAddr,
+    number: SessionNumber,
+    channel: u16,
+    token: ResumeToken,
+) {
+    let now = shared.config.clock.now();
+    if let Err(wait) = hub_lock(&shared.backoff).check(addr.ip(), now) {
+        Stats::add(&shared.stats.backoff_hits, 1);
+        me.outbox.event(&RelayEvent::Refused {
+            reason: JoinRefusal::BackOff {
+                retry_after_secs: wait.as_secs_f64().ceil() as u64,
+            },
+        });
+        return;
+    }
+    let resumed = shared.hub.get(number).filter(|session| {
+        if channel == 0 {
+            session.resume_host(me.clone(), &token)
+        } else {
+            session.resume_viewer(channel, me.clone(), &token)
+        }
+    });
+    let Some(session) = resumed else {
+        // Wrong token, or the place is gone: as good as a wrong number.
+        hub_lock(&shared.backoff).failure(addr.ip(), now);
+        me.outbox.event(&RelayEvent::Refused {
+            reason: JoinRefusal::NoSuchSession,
+        });
+        tracing::info!(%addr, "resume refused");
+        return;
+    };
+    hub_lock(&shared.backoff).success(addr.ip());
+    me.outbox.event(&RelayEvent::Resumed);
+    tracing::info!(%addr, session = %number, channel, "resumed");
+    if channel == 0 {
+        serve_host(shared, session, reader, me, addr).await;
+    } else {
+        serve_viewer(shared, session, channel, reader, me, addr).await;
+    }
 }
 
 fn parse_control(header: Header, raw: Vec<u8>) -> Option<ClientRequest> {

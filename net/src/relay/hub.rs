@@ -8,6 +8,7 @@ use crate::control::{LeaveReason, RelayEvent};
 use crate::number::SessionNumber;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
 
 /// One connection as seen by the router: where to queue its frames and how
@@ -16,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Peer {
     pub outbox: Outbox,
     pub cancel: CancellationToken,
+    /// Tells this connection from the one that may replace it on resume.
+    pub id: u64,
 }
 
 impl Peer {
@@ -26,14 +29,64 @@ impl Peer {
     }
 }
 
+/// A secret the relay hands each participant for taking its place again
+/// after a dropped connection.
+pub type ResumeToken = [u8; 32];
+
+/// A participant's place in a session: its connection while it has one.
+struct Slot {
+    peer: Option<Peer>,
+    token: ResumeToken,
+    /// Bumped on every detach and resume, so that a grace timer from an
+    /// earlier absence cannot end a later one.
+    generation: u64,
+}
+
+impl Slot {
+    fn new(peer: Peer, token: ResumeToken) -> Self {
+        Slot {
+            peer: Some(peer),
+            token,
+            generation: 0,
+        }
+    }
+
+    /// Forgets `peer_id`'s connection; the generation of this absence.
+    fn detach(&mut self, peer_id: u64) -> Option<u64> {
+        if self.peer.as_ref().map(|p| p.id) != Some(peer_id) {
+            return None;
+        }
+        self.peer = None;
+        self.generation += 1;
+        Some(self.generation)
+    }
+
+    fn away(&self, generation: u64) -> bool {
+        self.peer.is_none() && self.generation == generation
+    }
+
+    /// Puts `peer` in the place if it holds the token; an old connection
+    /// still there (not yet noticed dead) is closed.
+    fn resume(&mut self, peer: Peer, token: &ResumeToken) -> bool {
+        if !bool::from(self.token.ct_eq(token)) {
+            return false;
+        }
+        if let Some(old) = self.peer.replace(peer) {
+            old.cancel.cancel();
+        }
+        self.generation += 1;
+        true
+    }
+}
+
 pub struct Session {
     pub number: SessionNumber,
-    pub host: Peer,
+    host: Mutex<Slot>,
     viewers: Mutex<Viewers>,
 }
 
 struct Viewers {
-    map: HashMap<u16, Peer>,
+    map: HashMap<u16, Slot>,
     next_channel: u16,
     /// Set when the session ends, so no viewer joins a dying session.
     closed: bool,
@@ -52,10 +105,10 @@ pub enum AddViewerError {
 }
 
 impl Session {
-    pub fn new(number: SessionNumber, host: Peer) -> Self {
+    pub fn new(number: SessionNumber, host: Peer, token: ResumeToken) -> Self {
         Session {
             number,
-            host,
+            host: Mutex::new(Slot::new(host, token)),
             viewers: Mutex::new(Viewers {
                 map: HashMap::new(),
                 next_channel: 1,
@@ -64,31 +117,60 @@ impl Session {
         }
     }
 
+    fn host_peer(&self) -> Option<Peer> {
+        lock(&self.host).peer.clone()
+    }
+
+    /// Queues a viewer's frame for the host. While the host is away the
+    /// frame is dropped (`Ok(false)`): the ends resend what the other
+    /// missed once they are back.
+    pub fn to_host(&self, bytes: Vec<u8>) -> Result<bool, Overflow> {
+        match self.host_peer() {
+            Some(p) => p.outbox.push(bytes).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    fn host_event(&self, event: &RelayEvent) {
+        if let Some(p) = self.host_peer() {
+            p.outbox.event(event);
+        }
+    }
+
     /// Adds a viewer and tells the host; returns its channel. Channels are
     /// never reused within a session, so a late frame for a viewer that left
     /// can never reach a newcomer.
-    pub fn add_viewer(&self, peer: Peer, max: usize) -> Result<u16, AddViewerError> {
-        let mut v = lock(&self.viewers);
-        if v.closed {
-            return Err(AddViewerError::Ended);
-        }
-        if v.map.len() >= max || v.next_channel == u16::MAX {
-            return Err(AddViewerError::Full);
-        }
-        let channel = v.next_channel;
-        v.next_channel += 1;
-        v.map.insert(channel, peer);
-        self.host
-            .outbox
-            .event(&RelayEvent::ViewerJoined { channel });
+    pub fn add_viewer(
+        &self,
+        peer: Peer,
+        token: ResumeToken,
+        max: usize,
+    ) -> Result<u16, AddViewerError> {
+        let channel = {
+            let mut v = lock(&self.viewers);
+            if v.closed {
+                return Err(AddViewerError::Ended);
+            }
+            if v.map.len() >= max || v.next_channel == u16::MAX {
+                return Err(AddViewerError::Full);
+            }
+            let channel = v.next_channel;
+            v.next_channel += 1;
+            v.map.insert(channel, Slot::new(peer, token));
+            channel
+        };
+        self.host_event(&RelayEvent::ViewerJoined { channel });
         Ok(channel)
     }
 
     /// Forwards a host frame to the viewer on `channel`. A viewer whose queue
-    /// is full is dropped. Frames for a channel that is gone are discarded:
-    /// they are late frames for a viewer that just left.
+    /// is full is dropped. Frames for a channel that is gone (late frames
+    /// for a viewer that just left) or away are discarded.
     pub fn to_viewer(&self, channel: u16, bytes: Vec<u8>) -> bool {
-        let peer = lock(&self.viewers).map.get(&channel).cloned();
+        let peer = lock(&self.viewers)
+            .map
+            .get(&channel)
+            .and_then(|s| s.peer.clone());
         match peer {
             Some(p) => match p.outbox.push(bytes) {
                 Ok(()) => true,
@@ -104,11 +186,11 @@ impl Session {
     /// Removes a viewer (if still there): closes it and tells the host.
     pub fn remove_viewer(&self, channel: u16, reason: LeaveReason) {
         let removed = lock(&self.viewers).map.remove(&channel);
-        if let Some(peer) = removed {
-            peer.close(reason);
-            self.host
-                .outbox
-                .event(&RelayEvent::ViewerLeft { channel, reason });
+        if let Some(slot) = removed {
+            if let Some(peer) = slot.peer {
+                peer.close(reason);
+            }
+            self.host_event(&RelayEvent::ViewerLeft { channel, reason });
         }
     }
 
@@ -117,7 +199,7 @@ impl Session {
         let viewers: Vec<Peer> = {
             let mut v = lock(&self.viewers);
             v.closed = true;
-            v.map.drain().map(|(_, p)| p).collect()
+            v.map.drain().filter_map(|(_, s)| s.peer).collect()
         };
         for p in viewers {
             p.close(reason);
@@ -126,6 +208,90 @@ impl Session {
 
     pub fn viewer_count(&self) -> usize {
         lock(&self.viewers).map.len()
+    }
+
+    /// Closes the host's connection, if it has one.
+    pub fn close_host(&self, reason: LeaveReason) {
+        if let Some(p) = self.host_peer() {
+            p.close(reason);
+        }
+    }
+
+    /// Whether `peer_id` is (still) the host's connection.
+    pub fn is_host(&self, peer_id: u64) -> bool {
+        lock(&self.host).peer.as_ref().map(|p| p.id) == Some(peer_id)
+    }
+
+    /// The host's connection `peer_id` dropped: keep its place, tell the
+    /// viewers. Returns the absence's generation for the grace timer.
+    pub fn host_away(&self, peer_id: u64) -> Option<u64> {
+        let generation = lock(&self.host).detach(peer_id)?;
+        let viewers: Vec<Peer> = lock(&self.viewers)
+            .map
+            .values()
+            .filter_map(|s| s.peer.clone())
+            .collect();
+        for v in viewers {
+            v.outbox.event(&RelayEvent::PeerAway { channel: 0 });
+        }
+        Some(generation)
+    }
+
+    /// Whether the host is still away since `generation`.
+    pub fn host_still_away(&self, generation: u64) -> bool {
+        lock(&self.host).away(generation)
+    }
+
+    /// A new connection takes the host's place if it holds the token.
+    pub fn resume_host(&self, peer: Peer, token: &ResumeToken) -> bool {
+        if !lock(&self.host).resume(peer, token) {
+            return false;
+        }
+        let viewers: Vec<Peer> = lock(&self.viewers)
+            .map
+            .values()
+            .filter_map(|s| s.peer.clone())
+            .collect();
+        for v in viewers {
+            v.outbox.event(&RelayEvent::PeerBack { channel: 0 });
+        }
+        true
+    }
+
+    /// A viewer's connection dropped: keep its place, tell the host.
+    pub fn viewer_away(&self, channel: u16, peer_id: u64) -> Option<u64> {
+        let generation = lock(&self.viewers).map.get_mut(&channel)?.detach(peer_id)?;
+        self.host_event(&RelayEvent::PeerAway { channel });
+        Some(generation)
+    }
+
+    pub fn viewer_still_away(&self, channel: u16, generation: u64) -> bool {
+        lock(&self.viewers)
+            .map
+            .get(&channel)
+            .is_some_and(|s| s.away(generation))
+    }
+
+    /// Whether `peer_id` is (still) the connection of the viewer on `channel`.
+    pub fn is_viewer(&self, channel: u16, peer_id: u64) -> bool {
+        lock(&self.viewers)
+            .map
+            .get(&channel)
+            .and_then(|s| s.peer.as_ref())
+            .map(|p| p.id)
+            == Some(peer_id)
+    }
+
+    /// A new connection takes the viewer's place if it holds the token.
+    pub fn resume_viewer(&self, channel: u16, peer: Peer, token: &ResumeToken) -> bool {
+        let resumed = lock(&self.viewers)
+            .map
+            .get_mut(&channel)
+            .is_some_and(|s| s.resume(peer, token));
+        if resumed {
+            self.host_event(&RelayEvent::PeerBack { channel });
+        }
+        resumed
     }
 }
 

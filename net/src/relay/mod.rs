@@ -60,6 +60,10 @@ pub struct RelayConfig {
     pub write_timeout: Duration,
     /// Time a new connection has to say what it wants.
     pub hello_timeout: Duration,
+    /// How long the place of a host or viewer whose connection dropped is
+    /// kept for it to come back ([`crate::control::ClientRequest::Resume`]);
+    /// zero ends its part at once.
+    pub resume_grace: Duration,
     pub clock: Arc<dyn Clock>,
     /// Bounds of the encrypted file store (`DATA/files`).
     pub store: files::StoreLimits,
@@ -76,6 +80,7 @@ impl RelayConfig {
             idle_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(20),
             hello_timeout: Duration::from_secs(10),
+            resume_grace: Duration::from_secs(30),
             clock: Arc::new(SystemClock),
             store: files::StoreLimits::default(),
         }
@@ -264,10 +269,10 @@ impl Relay {
         }
         accepting.abort_all();
         for session in shared.hub.drain() {
+            let (files, number) = (shared.clone(), session.number);
+            let _ = tokio::task::spawn_blocking(move || files.files.end_session(number)).await;
             session.end(crate::control::LeaveReason::RelayShutdown);
-            session
-                .host
-                .close(crate::control::LeaveReason::RelayShutdown);
+            session.close_host(crate::control::LeaveReason::RelayShutdown);
         }
     }
 }

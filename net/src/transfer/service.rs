@@ -203,6 +203,8 @@ enum Command {
     Fetch(u64, PathBuf),
     PeerAllowed(ChannelId),
     PeerGone(ChannelId),
+    PeerAway(ChannelId),
+    PeerBack(ChannelId),
 }
 
 /// Controls the service. Cheap to clone; the task ends when every handle
@@ -236,6 +238,7 @@ impl TransferService {
             store_secret: secret,
             parks: HashMap::new(),
             peers: HashSet::new(),
+            away: HashSet::new(),
             known_parked: HashMap::new(),
         };
         tokio::spawn(service.run(rx, rep_rx));
@@ -293,6 +296,18 @@ impl TransferService {
     /// stay, and the same files offered again resume.
     pub fn peer_gone(&self, peer: ChannelId) {
         self.send(Command::PeerGone(peer));
+    }
+
+    /// The peer's connection dropped and the session waits for it to come
+    /// back (its transfers just pause). Meanwhile the same files offered
+    /// on another connection take its incoming transfers over.
+    pub fn peer_away(&self, peer: ChannelId) {
+        self.send(Command::PeerAway(peer));
+    }
+
+    /// The peer is back; its transfers go on where they were.
+    pub fn peer_back(&self, peer: ChannelId) {
+        self.send(Command::PeerBack(peer));
     }
 }
 
@@ -372,6 +387,8 @@ struct Service {
     store_secret: [u8; 32],
     parks: HashMap<u64, Park>,
     peers: HashSet<ChannelId>,
+    /// Peers whose connection dropped, waiting to come back.
+    away: HashSet<ChannelId>,
     known_parked: HashMap<u64, ParkedFile>,
 }
 
@@ -454,6 +471,12 @@ impl Service {
                 }
             }
             Command::PeerGone(peer) => self.peer_gone(peer),
+            Command::PeerAway(peer) => {
+                self.away.insert(peer);
+            }
+            Command::PeerBack(peer) => {
+                self.away.remove(&peer);
+            }
         }
     }
 
@@ -602,6 +625,36 @@ impl Service {
         // channel): start over from what is on disk.
         if let Some(inc) = self.incoming.remove(&(peer, id)) {
             self.resume_into.insert(id, inc.folder);
+        }
+        // The same files from a new connection while the one that sent them
+        // is away (the helper's app died, or it joined again from another
+        // network): the new one takes over from the chunks on disk.
+        let stalled: Vec<Key> = self
+            .incoming
+            .keys()
+            .filter(|(p, i)| *i == id && self.away.contains(p))
+            .copied()
+            .collect();
+        for key in stalled {
+            if let Some(inc) = self.incoming.remove(&key) {
+                // Dropping the writer keeps the partial files.
+                self.resume_into.insert(id, inc.folder);
+                self.send(
+                    key.0,
+                    TransferMsg::Cancel {
+                        id,
+                        reason: CancelReason::TakenOver,
+                    },
+                );
+                self.emit(TransferEvent::Failed {
+                    peer: key.0,
+                    id,
+                    direction: inc.direction,
+                    reason: "the connection was lost; the same files came again on a new \
+                             connection and go on there"
+                        .into(),
+                });
+            }
         }
         if self.incoming.keys().any(|(_, i)| *i == id) {
             self.send(
@@ -958,6 +1011,7 @@ impl Service {
 
     fn peer_gone(&mut self, peer: ChannelId) {
         self.peers.remove(&peer);
+        self.away.remove(&peer);
         self.offers.retain(|(p, _), _| *p != peer);
         let lost = "the connection was lost";
         let keys: Vec<Key> = self

@@ -66,6 +66,14 @@ impl TransferService {
                 self.peer_gone(viewer);
                 Some(event)
             }
+            HostEvent::ViewerReconnecting { viewer } => {
+                self.peer_away(viewer);
+                Some(event)
+            }
+            HostEvent::ViewerResumed { viewer } => {
+                self.peer_back(viewer);
+                Some(event)
+            }
             other => Some(other),
         }
     }
@@ -84,6 +92,14 @@ impl TransferService {
             }
             ViewerEvent::Ended(_) => {
                 self.peer_gone(host);
+                Some(event)
+            }
+            ViewerEvent::Reconnecting => {
+                self.peer_away(host);
+                Some(event)
+            }
+            ViewerEvent::Resumed => {
+                self.peer_back(host);
                 Some(event)
             }
             other => Some(other),

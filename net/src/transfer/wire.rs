@@ -79,6 +79,8 @@ pub enum CancelReason {
     WriteFailed(String),
     #[error("the other side broke the transfer protocol: {0}")]
     Protocol(String),
+    #[error("the same files came again on a newer connection, which goes on with them")]
+    TakenOver,
 }
 
 fn bounded(s: &str) -> bool {

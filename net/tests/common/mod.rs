@@ -307,18 +307,19 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// A TCP forwarder in front of the relay that a test can cut, as a broken
-/// network would: every connection through it is closed at once, with no
-/// goodbye in either direction. Counts the bytes it carried up. Clients
+/// A TCP forwarder in front of the relay whose network a test can take
+/// away for good: once cut, every connection through it is closed at once,
+/// with no goodbye in either direction, and no new one gets through (a
+/// [`Cutter`] lets new ones pass). Counts the bytes it carried up. Clients
 /// speak TLS with the relay through it, as through any router.
-pub struct Cutter {
+pub struct DeadEnd {
     pub target: Target,
     pub up_bytes: Arc<std::sync::atomic::AtomicU64>,
     cut: tokio_util::sync::CancellationToken,
 }
 
-impl Cutter {
-    pub async fn start(relay: &TestRelay) -> Cutter {
+impl DeadEnd {
+    pub async fn start(relay: &TestRelay) -> DeadEnd {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let target = Target {
             addr: listener.local_addr().unwrap().into(),
@@ -346,8 +347,10 @@ impl Cutter {
                             r = cr.read(&mut buf) => match r { Ok(0) | Err(_) => return, Ok(n) => n },
                         };
                         counter.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
-                        if sw.write_all(&buf[..n]).await.is_err() {
-                            return;
+                        // A write the relay holds up must not outlive a cut.
+                        tokio::select! {
+                            _ = t1.cancelled() => return,
+                            w = sw.write_all(&buf[..n]) => if w.is_err() { return },
                         }
                     }
                 });
@@ -359,15 +362,63 @@ impl Cutter {
                 });
             }
         });
-        Cutter {
+        DeadEnd {
             target,
             up_bytes,
             cut,
         }
     }
 
-    /// Drops every connection through this forwarder.
+    /// Drops every connection through this forwarder, and refuses new ones.
     pub fn cut(&self) {
         self.cut.cancel();
+    }
+}
+
+/// A plain TCP forwarder in front of the relay (TLS passes through it
+/// untouched) whose connections a test can cut, as a flaky network would.
+pub struct Cutter {
+    target: Target,
+    live: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Cutter {
+    pub fn target(&self) -> Target {
+        self.target.clone()
+    }
+
+    /// Drops every connection through it at once; new ones still pass.
+    pub fn cut_all(&self) {
+        for h in self.live.lock().unwrap().drain(..) {
+            h.abort();
+        }
+    }
+}
+
+pub async fn cutter(relay: &TestRelay) -> Cutter {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = Target {
+        addr: listener.local_addr().unwrap().into(),
+        connect: pinned(relay.handle.fingerprint),
+    };
+    let upstream = relay.handle.addr;
+    let live = Arc::new(Mutex::new(Vec::new()));
+    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (l, c) = (live.clone(), connections.clone());
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let task = tokio::spawn(async move {
+                let mut server = TcpStream::connect(upstream).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            });
+            l.lock().unwrap().push(task.abort_handle());
+        }
+    });
+    Cutter {
+        target,
+        live,
+        connections,
     }
 }
