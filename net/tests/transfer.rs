@@ -804,3 +804,39 @@ async fn files_go_both_ways_over_a_direct_path_and_the_store_still_works() {
     assert_eq!(fetched.bytes, 1 << 20);
     assert_eq!(b3(&downloads.path().join("parked.bin")), b3(&parked));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parked_files_go_when_a_dropped_host_does_not_come_back() {
+    let relay = relay_with(|c| c.resume_grace = std::time::Duration::from_millis(300)).await;
+    let src = tempfile::tempdir().unwrap();
+    random_file(&src.path().join("setup.exe"), 1 << 20, 31);
+    let dead_end = DeadEnd::start(&relay).await;
+    let mut session = common::host(&dead_end.target, None).await;
+    let (service, mut transfers) =
+        TransferService::spawn(Arc::new(session.handle.clone()), ServiceConfig::default());
+    let svc = service.clone();
+    tokio::spawn(async move {
+        while let Some(e) = session.events.recv().await {
+            svc.host_event(e);
+        }
+    });
+    service.park(vec![src.path().join("setup.exe")]);
+    until(&mut transfers, |e| {
+        matches!(e, TransferEvent::Parked { .. })
+    })
+    .await;
+    let store = relay.dir.path().join("files");
+    assert_eq!(files_under(&store).len(), 1);
+
+    // The host's network goes for good: after the grace, nothing is left.
+    dead_end.cut();
+    let deadline = std::time::Instant::now() + WAIT;
+    while (relay.handle.sessions() > 0 || !files_under(&store).is_empty())
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(relay.handle.sessions(), 0, "the session outlived the grace");
+    assert!(files_under(&store).is_empty(), "its files outlived it");
+    assert_eq!(relay.handle.stored_bytes(), 0);
+}
