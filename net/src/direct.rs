@@ -152,6 +152,11 @@ impl Registry {
             .map(|e| e.key.clone())
     }
 
+    /// Whether a direct connection for `channel` passed its proof.
+    pub fn claimed(&self, channel: ChannelId) -> bool {
+        self.lock().get(&channel).is_some_and(|e| e.taken)
+    }
+
     /// Claims the channel's direct path; false if another took it first.
     fn claim(&self, channel: ChannelId) -> bool {
         match self.lock().get_mut(&channel) {

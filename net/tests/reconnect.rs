@@ -49,7 +49,15 @@ async fn cutting_every_connection_mid_stream_loses_nothing() {
     let mut got = 0;
     while got < N {
         match next(&mut v.events).await {
-            ViewerEvent::Ended(e) => panic!("viewer ended after {got}: {e:?}; saw {saw:?}"),
+            ViewerEvent::Ended(e) => {
+                let mut host_saw = Vec::new();
+                while let Ok(h) = host.events.try_recv() {
+                    if !matches!(h, HostEvent::Message { .. }) {
+                        host_saw.push(h);
+                    }
+                }
+                panic!("viewer ended after {got}: {e:?}; saw {saw:?}; the host saw {host_saw:?}")
+            }
             ViewerEvent::Message(m) => {
                 assert_eq!(m, chat(got), "host → viewer, message {got}");
                 got += 1;

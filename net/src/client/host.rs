@@ -252,6 +252,8 @@ struct Link {
     path_key: PathKey,
     /// Set once the viewer's session moved off the relay.
     direct: Option<DirectPath>,
+    /// The viewer's `PathSwitch` came before its direct connection got here.
+    peer_switched: bool,
     resume: Resumable,
 }
 
@@ -459,6 +461,7 @@ impl Host {
                     resume: Resumable::new(est.path_key.clone(), ch),
                     path_key: est.path_key,
                     direct: None,
+                    peer_switched: false,
                 })))
             }
             Slot::Pending(mut link) => {
@@ -489,6 +492,9 @@ impl Host {
                     Message::PathSwitch => match &mut link.direct {
                         // Its last frame on the relay: read the direct path.
                         Some(direct) => direct.open(),
+                        // The proven connection is still on its way from
+                        // the listener: open it as soon as it is here.
+                        None if self.registry.claimed(ch) => link.peer_switched = true,
                         None => {
                             return Err(ViewerFailure::Stream(
                                 "the viewer switched to a direct path that does not exist".into(),
@@ -886,7 +892,11 @@ impl Host {
         }
         let f = seal_or_err(link, &Message::PathSwitch)?;
         self.writer.send(&f).await?;
-        link.direct = Some(DirectPath::new(accepted.stream, ch, self.path_tx.clone()));
+        let mut direct = DirectPath::new(accepted.stream, ch, self.path_tx.clone());
+        if link.peer_switched {
+            direct.open();
+        }
+        link.direct = Some(direct);
         self.emit(HostEvent::ViewerPath {
             viewer: ch,
             path: SessionPath::Direct(accepted.peer),

@@ -167,6 +167,16 @@ fn fresh_token() -> ResumeToken {
     token
 }
 
+/// A connection still in its place that was cancelled, while the relay is
+/// not shutting down, was cancelled by its own writer: a write failed or
+/// stalled, so the connection dropped like any other.
+fn write_failure_is_a_drop(shared: &Shared, end: End) -> End {
+    match end {
+        End::Cancelled if !shared.shutdown.is_cancelled() => End::Left,
+        other => other,
+    }
+}
+
 /// A dropped connection (not a goodbye, not a violation) may come back.
 fn may_resume(shared: &Shared, end: &End) -> bool {
     matches!(end, End::Left | End::TimedOut) && !shared.config.resume_grace.is_zero()
@@ -225,6 +235,7 @@ async fn serve_host<R: AsyncRead + Unpin>(
         // A resumed connection took over; this one is history.
         return;
     }
+    let end = write_failure_is_a_drop(shared, end);
     if may_resume(shared, &end)
         && let Some(generation) = session.host_away(me.id)
     {
@@ -374,6 +385,7 @@ async fn serve_viewer<R: AsyncRead + Unpin>(
         // Removed, or a resumed connection took over: nothing to tell.
         return;
     }
+    let end = write_failure_is_a_drop(shared, end);
     if may_resume(shared, &end)
         && let Some(generation) = session.viewer_away(channel, me.id)
     {
