@@ -56,21 +56,47 @@ fn free_port() -> anyhow::Result<u16> {
 
 /// Copies `src` to `dst` through a loopback socket with the given
 /// listener and sender commands (shell), returning the time from the
-/// sender's start to the listener's exit.
+/// sender's start to the listener's exit. A sender that finds nobody
+/// listening yet (a busy machine starts the listener late) tries again; a
+/// listener that never finishes is killed and the copy counts as failed.
 fn socket_copy(listen: &str, send: &str) -> anyhow::Result<Duration> {
     let mut receiver = Command::new("sh")
         .arg("-c")
-        .arg(listen)
+        .arg(format!("exec {listen}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
     std::thread::sleep(Duration::from_millis(300));
-    let start = Instant::now();
-    let status = Command::new("sh").arg("-c").arg(send).status()?;
-    let received = receiver.wait()?;
+    let mut start = Instant::now();
+    let mut sent = false;
+    for _ in 0..50 {
+        start = Instant::now();
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(send)
+            .stderr(Stdio::null())
+            .status()?;
+        if status.success() {
+            sent = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let received = loop {
+        if let Some(status) = receiver.try_wait()? {
+            break status;
+        }
+        if Instant::now() > deadline || !sent {
+            let _ = receiver.kill();
+            let _ = receiver.wait();
+            bail!("copy failed: {send}");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
     let elapsed = start.elapsed();
-    if !status.success() || !received.success() {
-        bail!("copy failed: {send}");
+    if !received.success() {
+        bail!("copy failed: {listen}");
     }
     Ok(elapsed)
 }
