@@ -111,6 +111,11 @@ async fn with_the_relay_port_dead_host_and_viewer_meet_over_websockets() {
     assert_eq!(v.link.path, want);
     host.handle.decide(id, Some(Permission::Control));
     assert_eq!(next(&mut v.events).await, ViewerEvent::Connected);
+    // A viewer's messages count only once the host has allowed it.
+    assert_eq!(
+        next(&mut v.events).await,
+        ViewerEvent::Allowed(Permission::Control)
+    );
 
     // Many full-size messages cross the WebSocket framing in both
     // directions, intact and in order.
