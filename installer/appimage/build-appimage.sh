@@ -45,9 +45,9 @@ check_sha256() { # FILE SHA256
   echo "$2  $1" | sha256sum --check --status || die "$1 does not have the pinned SHA-256 $2"
 }
 
-fetch_type2() {
-  curl --fail --silent --show-error --location --retry 2 --max-time 120 \
-    --output "$work/runtime" "$type2_url" || return 1
+fetch_type2() { # [RETRIES]
+  curl --fail --silent --show-error --location --retry "${1:-2}" --max-time 120 \
+    --output "$work/runtime" "$type2_url" 2>"$work/curl.log" || { cat "$work/curl.log" >&2; return 1; }
   check_sha256 "$work/runtime" "$type2_sha256"
 }
 
@@ -77,7 +77,7 @@ else
     type2) fetch_type2 || die "cannot download the type-2 runtime from $type2_url" ;;
     appimagekit) fetch_appimagekit ;;
     auto)
-      if fetch_type2; then
+      if fetch_type2 0 2>/dev/null; then
         runtime_kind=type2
       else
         echo "build-appimage: WARNING: GitHub is out of reach; using the AppImageKit runtime from crates.io, which needs libfuse2 on the user's system" >&2
@@ -137,9 +137,10 @@ echo "build-appimage: bundled ${#bundled[@]} libraries, runtime: $runtime_kind"
 # Every time stamp from SOURCE_DATE_EPOCH and every file owned by root;
 # mksquashfs (4.4 and later) writes the same image for the same tree however
 # many threads compress it.
+export SOURCE_DATE_EPOCH
 find "$appdir" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
-mksquashfs "$appdir" "$work/image.squashfs" -root-owned -noappend -no-xattrs -quiet \
-  -mkfs-time "$SOURCE_DATE_EPOCH" -all-time "$SOURCE_DATE_EPOCH" "${comp[@]}" >/dev/null
+# (mksquashfs reads SOURCE_DATE_EPOCH itself for the image's and the files' times.)
+mksquashfs "$appdir" "$work/image.squashfs" -root-owned -noappend -no-xattrs -quiet "${comp[@]}" >/dev/null
 mkdir -p "$(dirname "$out")"
 cat "$work/runtime" "$work/image.squashfs" >"$out.tmp"
 chmod 755 "$out.tmp"
