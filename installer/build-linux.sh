@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Builds Fernsicht's Linux packages into dist/ (one command, idempotent):
 #   installer/build-linux.sh
 #   dist/fernsicht_VERSION-1_amd64.deb        the app (desktop entry, icons)
@@ -10,7 +11,6 @@
 # CARGO_TARGET_DIR is respected; FERNSICHT_APPIMAGE_RUNTIME picks the AppImage
 # runtime (see installer/appimage/build-appimage.sh).
 set -euo pipefail
-# shellcheck source-path=SCRIPTDIR
 log_tag=build-linux
 # shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
