@@ -30,6 +30,8 @@ impl Default for Command {
     fn default() -> Self {
         Command::Host(HostArgs {
             relay: None,
+            relay_pin: None,
+            proxy: None,
             headless: true,
             password: None,
             accept: Accept::Ask,
@@ -54,6 +56,15 @@ pub struct HostArgs {
     /// is started on this machine.
     #[arg(long, env = "FERNSICHT_RELAY")]
     pub relay: Option<RelayAddr>,
+    /// The relay's certificate fingerprint (`sha256:…`, as the relay prints
+    /// it). Without it: a remembered one, else system CAs for names, else
+    /// trust on first use for addresses.
+    #[arg(long, env = "FERNSICHT_RELAY_PIN", value_name = "FINGERPRINT")]
+    pub relay_pin: Option<fernsicht_net::tls::Fingerprint>,
+    /// HTTP proxy for the fallback path (`http://user:password@proxy:3128`),
+    /// or `off`. Default: HTTPS_PROXY/HTTP_PROXY/NO_PROXY, then the system's.
+    #[arg(long, env = "FERNSICHT_PROXY", value_name = "URL")]
+    pub proxy: Option<String>,
     /// Run in the terminal instead of a window.
     #[arg(long)]
     pub headless: bool,
@@ -77,6 +88,15 @@ pub struct ViewArgs {
     /// Relay the host uses (host[:port]).
     #[arg(long, env = "FERNSICHT_RELAY", default_value = "127.0.0.1:4663")]
     pub relay: RelayAddr,
+    /// The relay's certificate fingerprint (`sha256:…`, as the relay prints
+    /// it). Without it: a remembered one, else system CAs for names, else
+    /// trust on first use for addresses.
+    #[arg(long, env = "FERNSICHT_RELAY_PIN", value_name = "FINGERPRINT")]
+    pub relay_pin: Option<fernsicht_net::tls::Fingerprint>,
+    /// HTTP proxy for the fallback path (`http://user:password@proxy:3128`),
+    /// or `off`. Default: HTTPS_PROXY/HTTP_PROXY/NO_PROXY, then the system's.
+    #[arg(long, env = "FERNSICHT_PROXY", value_name = "URL")]
+    pub proxy: Option<String>,
     /// Run in the terminal instead of a window.
     #[arg(long)]
     pub headless: bool,

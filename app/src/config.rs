@@ -21,6 +21,10 @@ pub struct Config {
     /// The name shown to the person being helped; empty means the login
     /// name.
     pub name: String,
+    /// Relay certificates seen on first use, by relay address (trust on
+    /// first use; see `trust.rs`). A relay that later shows another
+    /// certificate is refused until its entry is removed.
+    pub known_relays: std::collections::BTreeMap<String, String>,
 }
 
 /// One relay address as written in the file (`host`, `host:port`).
@@ -47,6 +51,23 @@ impl From<RelayEntry> for String {
 }
 
 impl Config {
+    /// The fingerprint remembered for `addr`, if any.
+    pub fn remembered(&self, addr: &RelayAddr) -> Option<fernsicht_net::tls::Fingerprint> {
+        self.known_relays.get(&addr.to_string())?.parse().ok()
+    }
+
+    /// Remembers `fingerprint` for `addr`; `true` if that is new.
+    pub fn remember(
+        &mut self,
+        addr: &RelayAddr,
+        fingerprint: fernsicht_net::tls::Fingerprint,
+    ) -> bool {
+        self.known_relays
+            .insert(addr.to_string(), fingerprint.to_string())
+            .as_deref()
+            != Some(fingerprint.to_string().as_str())
+    }
+
     /// The relays to try, in order.
     pub fn relay_addrs(&self) -> Vec<RelayAddr> {
         self.relays.iter().map(|r| r.0.clone()).collect()
@@ -181,7 +202,16 @@ mod tests {
                 RelayEntry("10.0.0.1:5000".parse().unwrap()),
             ],
             name: "Ada".into(),
+            known_relays: [(
+                "10.0.0.1:5000".to_owned(),
+                format!("sha256:{}", "ab".repeat(32)),
+            )]
+            .into(),
         };
+        assert_eq!(
+            config.remembered(&"10.0.0.1:5000".parse().unwrap()),
+            Some(fernsicht_net::tls::Fingerprint([0xab; 32]))
+        );
         let text = config.to_toml();
         assert!(text.contains("relay.example.org:4663"), "{text}");
         let back = Config::from_toml(&text).unwrap();

@@ -11,4 +11,5 @@ pub mod config;
 pub mod embedded;
 pub mod engine;
 pub mod headless;
+pub mod trust;
 pub mod ui;

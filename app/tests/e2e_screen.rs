@@ -25,9 +25,18 @@ fn screen_with_pattern() -> (Xvfb, Vec<u8>) {
 }
 
 /// Starts `fernsicht host` sharing `display`; returns it and its number.
-fn host(relay: &str, display: &str, accept: &str) -> (App, String) {
+fn host(relay: &str, pin: &str, display: &str, accept: &str) -> (App, String) {
     let mut host = App::start_with_env(
-        &["host", "--relay", relay, "--headless", "--accept", accept],
+        &[
+            "host",
+            "--relay",
+            relay,
+            "--relay-pin",
+            pin,
+            "--headless",
+            "--accept",
+            accept,
+        ],
         &[("DISPLAY", display)],
     );
     let number = host
@@ -70,9 +79,10 @@ fn wait_for_file(path: &Path, want: &str) -> String {
 async fn the_host_screen_arrives_at_the_viewer_with_psnr_over_35_db() {
     let (relay, _dir) = relay().await;
     let addr = relay.addr.to_string();
+    let pin = relay.fingerprint.to_string();
     blocking(move || {
         let (xvfb, pattern) = screen_with_pattern();
-        let (mut host, number) = host(&addr, xvfb.display(), "control");
+        let (mut host, number) = host(&addr, &pin, xvfb.display(), "control");
         let out = tempfile::tempdir().unwrap();
         let shot = out.path().join("screen.png");
         let record = out.path().join("stream.h264");
@@ -81,6 +91,8 @@ async fn the_host_screen_arrives_at_the_viewer_with_psnr_over_35_db() {
             &number,
             "--relay",
             &addr,
+            "--relay-pin",
+            &pin,
             "--headless",
             "--frames",
             "1",
@@ -132,6 +144,7 @@ async fn the_host_screen_arrives_at_the_viewer_with_psnr_over_35_db() {
 async fn scripted_clicks_and_typing_reach_the_host_x_server() {
     let (relay, _dir) = relay().await;
     let addr = relay.addr.to_string();
+    let pin = relay.fingerprint.to_string();
     blocking(move || {
         let (xvfb, _) = screen_with_pattern();
         let out = tempfile::tempdir().unwrap();
@@ -153,7 +166,7 @@ async fn scripted_clicks_and_typing_reach_the_host_x_server() {
             .output()
             .unwrap();
         assert!(found.status.success(), "xterm did not appear");
-        let (mut host, number) = host(&addr, xvfb.display(), "control");
+        let (mut host, number) = host(&addr, &pin, xvfb.display(), "control");
         let script = out.path().join("script.txt");
         std::fs::write(
             &script,
@@ -161,7 +174,7 @@ async fn scripted_clicks_and_typing_reach_the_host_x_server() {
         )
         .unwrap();
         let mut viewer = App::start(&[
-            "view", &number, "--relay", &addr, "--headless", "--script", script.to_str().unwrap(),
+            "view", &number, "--relay", &addr, "--relay-pin", &pin, "--headless", "--script", script.to_str().unwrap(),
         ]);
         viewer.expect("allowed control");
         assert_eq!(viewer.exit_code(), 0);
@@ -183,10 +196,11 @@ async fn scripted_clicks_and_typing_reach_the_host_x_server() {
 async fn a_view_only_viewer_cannot_move_the_pointer() {
     let (relay, _dir) = relay().await;
     let addr = relay.addr.to_string();
+    let pin = relay.fingerprint.to_string();
     blocking(move || {
         let (xvfb, _) = screen_with_pattern();
         let before = pointer(xvfb.display());
-        let (_host, number) = host(&addr, xvfb.display(), "view");
+        let (_host, number) = host(&addr, &pin, xvfb.display(), "view");
         let out = tempfile::tempdir().unwrap();
         let script = out.path().join("script.txt");
         std::fs::write(&script, "move 5 7\nclick left\ntype x\nwait-frames 1\n").unwrap();
@@ -195,6 +209,8 @@ async fn a_view_only_viewer_cannot_move_the_pointer() {
             &number,
             "--relay",
             &addr,
+            "--relay-pin",
+            &pin,
             "--headless",
             "--script",
             script.to_str().unwrap(),
@@ -212,12 +228,21 @@ async fn a_view_only_viewer_cannot_move_the_pointer() {
 async fn removing_a_viewer_stops_its_stream_and_the_relay_forgets_it() {
     let (relay, _dir) = relay().await;
     let addr = relay.addr.to_string();
+    let pin = relay.fingerprint.to_string();
     let relay = std::sync::Arc::new(relay);
     let r = relay.clone();
     blocking(move || {
         let (xvfb, _) = screen_with_pattern();
-        let (mut host, number) = host(&addr, xvfb.display(), "control");
-        let mut viewer = App::start(&["view", &number, "--relay", &addr, "--headless"]);
+        let (mut host, number) = host(&addr, &pin, xvfb.display(), "control");
+        let mut viewer = App::start(&[
+            "view",
+            &number,
+            "--relay",
+            &addr,
+            "--relay-pin",
+            &pin,
+            "--headless",
+        ]);
         viewer.expect("allowed control");
         host.expect("connected #1");
         let n: fernsicht_net::SessionNumber = number.parse().unwrap();

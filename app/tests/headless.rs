@@ -10,8 +10,18 @@ use common::{App, blocking, relay};
 async fn host_and_two_viewers_chat_through_the_cli() {
     let (relay, _dir) = relay().await;
     let addr = relay.addr.to_string();
+    let pin = relay.fingerprint.to_string();
     blocking(move || {
-        let mut host = App::start(&["host", "--relay", &addr, "--headless", "--accept", "ask"]);
+        let mut host = App::start(&[
+            "host",
+            "--relay",
+            &addr,
+            "--relay-pin",
+            &pin,
+            "--headless",
+            "--accept",
+            "ask",
+        ]);
         let number = host.expect("session ");
         let number = number.trim_start_matches("session ").to_owned();
         assert_eq!(number.len(), 5, "{number}");
@@ -23,6 +33,8 @@ async fn host_and_two_viewers_chat_through_the_cli() {
                 &number,
                 "--relay",
                 &addr,
+                "--relay-pin",
+                &pin,
                 "--headless",
                 "--name",
                 name,
@@ -66,8 +78,9 @@ async fn host_and_two_viewers_chat_through_the_cli() {
 async fn a_wrong_number_is_a_clear_error() {
     let (relay, _dir) = relay().await;
     let addr = relay.addr.to_string();
+    let pin = relay.fingerprint.to_string();
     blocking(move || {
-        let mut v = App::start(&["view", "12345", "--relay", &addr, "--headless"]);
+        let mut v = App::start(&["view", "12345", "--relay", &addr, "--relay-pin", &pin, "--headless"]);
         let line = v.expect("error: ");
         assert_eq!(
             line,
@@ -88,11 +101,14 @@ async fn a_wrong_number_is_a_clear_error() {
 async fn passwords_must_match() {
     let (relay, _dir) = relay().await;
     let addr = relay.addr.to_string();
+    let pin = relay.fingerprint.to_string();
     blocking(move || {
         let mut host = App::start(&[
             "host",
             "--relay",
             &addr,
+            "--relay-pin",
+            &pin,
             "--headless",
             "--accept",
             "control",
@@ -104,7 +120,15 @@ async fn passwords_must_match() {
             .trim_start_matches("session ")
             .to_owned();
 
-        let mut v = App::start(&["view", &number, "--relay", &addr, "--headless"]);
+        let mut v = App::start(&[
+            "view",
+            &number,
+            "--relay",
+            &addr,
+            "--relay-pin",
+            &pin,
+            "--headless",
+        ]);
         let line = v.expect("error: ");
         assert!(
             line.contains("this session is protected by a password"),
@@ -119,6 +143,8 @@ async fn passwords_must_match() {
             &number,
             "--relay",
             &addr,
+            "--relay-pin",
+            &pin,
             "--headless",
             "--password",
             "falsch",
@@ -133,6 +159,8 @@ async fn passwords_must_match() {
             &number,
             "--relay",
             &addr,
+            "--relay-pin",
+            &pin,
             "--headless",
             "--password",
             "geheim",

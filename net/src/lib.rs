@@ -34,4 +34,5 @@ pub use number::SessionNumber;
 pub mod client;
 pub mod message;
 pub mod relay;
+pub mod tls;
 pub mod transport;

@@ -10,21 +10,24 @@ use fernsicht_net::client::{HostEvent, SessionEnd, ViewerEvent, start_viewer};
 use fernsicht_net::control::{ClientRequest, RelayEvent};
 use fernsicht_net::frame::{ChannelId, Frame, FrameType};
 use fernsicht_net::handshake::{HandshakeConfig, HostHandshake, ViewerHandshake};
-use fernsicht_net::transport::{FrameReader, FrameWriter};
+use fernsicht_net::transport::{BoxStream, FrameReader, FrameWriter};
 use fernsicht_net::{SessionNumber, handshake::HandshakeError};
 use rand::rngs::OsRng;
+use tokio::io::{ReadHalf, WriteHalf};
 use tokio::net::TcpListener;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio_rustls::TlsAcceptor;
 
 struct Conn {
-    r: FrameReader<OwnedReadHalf>,
-    w: FrameWriter<OwnedWriteHalf>,
+    r: FrameReader<ReadHalf<BoxStream>>,
+    w: FrameWriter<WriteHalf<BoxStream>>,
 }
 
 impl Conn {
-    async fn accept(l: &TcpListener) -> Conn {
+    /// The attacker is the relay: it holds the TLS key clients trust.
+    async fn accept(l: &TcpListener, acceptor: &TlsAcceptor) -> Conn {
         let (s, _) = l.accept().await.unwrap();
-        let (r, w) = s.into_split();
+        let tls: BoxStream = Box::new(acceptor.accept(s).await.unwrap());
+        let (r, w) = tokio::io::split(tls);
         Conn {
             r: FrameReader::new(r),
             w: FrameWriter::new(w),
@@ -59,16 +62,21 @@ struct Outcome {
 
 /// Plays relay for one host and one viewer and attacks the handshake,
 /// knowing `guess` for the password (the real one is never given to it).
-async fn mitm(listener: TcpListener, number: SessionNumber, guess: Option<&str>) -> Outcome {
+async fn mitm(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    number: SessionNumber,
+    guess: Option<&str>,
+) -> Outcome {
     let cfg = HandshakeConfig::with_password(guess);
-    let mut host = Conn::accept(&listener).await;
+    let mut host = Conn::accept(&listener, &acceptor).await;
     assert!(matches!(
         ClientRequest::from_frame(&host.read().await).unwrap(),
         ClientRequest::Register { .. }
     ));
     host.send(&RelayEvent::Registered { number }.to_frame())
         .await;
-    let mut viewer = Conn::accept(&listener).await;
+    let mut viewer = Conn::accept(&listener, &acceptor).await;
     assert!(matches!(
         ClientRequest::from_frame(&viewer.read().await).unwrap(),
         ClientRequest::Join { .. }
@@ -120,11 +128,15 @@ async fn mitm(listener: TcpListener, number: SessionNumber, guess: Option<&str>)
 }
 
 async fn run(host_pw: Option<&str>, guess: Option<&str>) -> (HostEvent, Vec<ViewerEvent>, Outcome) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().into();
+    let (listener, acceptor, fingerprint, _dir) = tls_listener().await;
+    let addr = Target {
+        addr: listener.local_addr().unwrap().into(),
+        connect: pinned(fingerprint),
+    };
     let number = SessionNumber::new(55555).unwrap();
     let guess = guess.map(str::to_owned);
-    let attacker = tokio::spawn(async move { mitm(listener, number, guess.as_deref()).await });
+    let attacker =
+        tokio::spawn(async move { mitm(listener, acceptor, number, guess.as_deref()).await });
     let mut host = host(&addr, host_pw).await;
     let mut v = start_viewer(viewer_options(&addr, number, "helper", host_pw))
         .await

@@ -4,6 +4,8 @@
 
 use fernsicht_net::SessionNumber;
 use fernsicht_net::control::{ClientRequest, RELAY_PROTOCOL, RelayEvent};
+use fernsicht_net::tls::{Fingerprint, RelayTrust};
+use fernsicht_net::transport::connect::{ConnectOptions, connect_relay};
 use fernsicht_net::transport::{FrameReader, FrameWriter};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
@@ -14,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 struct RelayProcess {
     child: Child,
     addr: SocketAddr,
+    fingerprint: Fingerprint,
 }
 
 impl Drop for RelayProcess {
@@ -31,9 +34,16 @@ fn start(data: &Path) -> RelayProcess {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
+    out.read_line(&mut line).unwrap();
+    let mut cert = String::new();
+    out.read_line(&mut cert).unwrap();
+    let fingerprint = cert
+        .trim()
+        .strip_prefix("certificate ")
+        .unwrap_or_else(|| panic!("unexpected second line: {cert:?}"))
+        .parse()
         .unwrap();
     let addr = line
         .trim()
@@ -41,13 +51,22 @@ fn start(data: &Path) -> RelayProcess {
         .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
         .parse()
         .unwrap();
-    RelayProcess { child, addr }
+    RelayProcess {
+        child,
+        addr,
+        fingerprint,
+    }
 }
 
 /// Registers one host and returns its number.
-async fn register(addr: SocketAddr) -> SessionNumber {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (r, w) = stream.into_split();
+async fn register(relay: &RelayProcess) -> SessionNumber {
+    let options = ConnectOptions {
+        trust: RelayTrust::Pinned(relay.fingerprint),
+        fallback_ports: Vec::new(),
+        ..Default::default()
+    };
+    let link = connect_relay(&relay.addr.into(), &options).await.unwrap();
+    let (r, w) = tokio::io::split(link.stream);
     let (mut r, mut w) = (FrameReader::new(r), FrameWriter::new(w));
     w.write_frame(
         &ClientRequest::Register {
@@ -72,7 +91,7 @@ async fn numbers_survive_a_crash_and_never_repeat() {
         // SIGKILL at the end of each round: no clean shutdown to rely on.
         let relay = start(dir.path());
         for _ in 0..1000 {
-            let n = register(relay.addr).await;
+            let n = register(&relay).await;
             assert!(seen.insert(n), "{n} handed out twice (round {round})");
             assert_eq!(n.digits(), 5);
         }

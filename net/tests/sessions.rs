@@ -17,15 +17,15 @@ use std::time::Duration;
 async fn host_and_two_viewers_chat_both_ways_and_the_relay_sees_no_plaintext() {
     let relay = relay().await;
     // Every byte the relay receives passes through this tap.
-    let tap = tap(relay.handle.addr).await;
-    let mut host = host(&tap.addr, None).await;
+    let tap = tap(&relay).await;
+    let mut host = host(&tap.target(), None).await;
 
     let mut viewers = Vec::new();
     for (name, permission) in [
         ("CANARY-NAME-Ada", Permission::Control),
         ("CANARY-NAME-Bo", Permission::ViewOnly),
     ] {
-        let mut v = viewer(&tap.addr, host.number, name, None).await;
+        let mut v = viewer(&tap.target(), host.number, name, None).await;
         let ViewerEvent::Code(vcode) = viewer_code(&mut v).await else {
             unreachable!()
         };
@@ -89,13 +89,13 @@ async fn host_and_two_viewers_chat_both_ways_and_the_relay_sees_no_plaintext() {
 #[tokio::test]
 async fn removing_a_viewer_ends_its_session_and_the_relay_forgets_it() {
     let relay = relay().await;
-    let mut host = host(&relay.addr(), None).await;
-    let mut v1 = viewer(&relay.addr(), host.number, "one", None).await;
+    let mut host = host(&relay.target(), None).await;
+    let mut v1 = viewer(&relay.target(), host.number, "one", None).await;
     let HostEvent::ViewerRequest { viewer: id1, .. } = host_request(&mut host).await else {
         unreachable!()
     };
     host.handle.decide(id1, Some(Permission::Control));
-    let mut v2 = viewer(&relay.addr(), host.number, "two", None).await;
+    let mut v2 = viewer(&relay.target(), host.number, "two", None).await;
     let HostEvent::ViewerRequest { viewer: id2, .. } = host_request(&mut host).await else {
         unreachable!()
     };
@@ -128,7 +128,7 @@ async fn removing_a_viewer_ends_its_session_and_the_relay_forgets_it() {
     );
     until(&mut host.events, |e| matches!(e, HostEvent::Ended(_))).await;
     // The number is gone at once: a new viewer gets a clear refusal.
-    let err = start_viewer(viewer_options(&relay.addr(), host.number, "late", None))
+    let err = start_viewer(viewer_options(&relay.target(), host.number, "late", None))
         .await
         .err()
         .expect("join to an ended session must fail");
@@ -141,8 +141,8 @@ async fn removing_a_viewer_ends_its_session_and_the_relay_forgets_it() {
 #[tokio::test]
 async fn denied_viewer_is_told_and_sees_nothing() {
     let relay = relay().await;
-    let mut host = host(&relay.addr(), None).await;
-    let mut v = viewer(&relay.addr(), host.number, "pest", None).await;
+    let mut host = host(&relay.target(), None).await;
+    let mut v = viewer(&relay.target(), host.number, "pest", None).await;
     let HostEvent::ViewerRequest { viewer: id, .. } = host_request(&mut host).await else {
         unreachable!()
     };
@@ -173,8 +173,8 @@ async fn denied_viewer_is_told_and_sees_nothing() {
 #[tokio::test]
 async fn wrong_password_fails_on_both_sides_with_a_clear_error() {
     let relay = relay().await;
-    let mut host = host(&relay.addr(), Some("open sesame")).await;
-    let mut v = viewer(&relay.addr(), host.number, "v", Some("open barley")).await;
+    let mut host = host(&relay.target(), Some("open sesame")).await;
+    let mut v = viewer(&relay.target(), host.number, "v", Some("open barley")).await;
     let failed = until(&mut host.events, |e| {
         matches!(
             e,
@@ -193,7 +193,7 @@ async fn wrong_password_fails_on_both_sides_with_a_clear_error() {
     assert!(why.contains("key confirmation failed"), "{why}");
 
     // The right password works on the same session.
-    let mut v = viewer(&relay.addr(), host.number, "v", Some("open sesame")).await;
+    let mut v = viewer(&relay.target(), host.number, "v", Some("open sesame")).await;
     host_request(&mut host).await;
     viewer_code(&mut v).await;
 }
@@ -202,7 +202,7 @@ async fn wrong_password_fails_on_both_sides_with_a_clear_error() {
 async fn wrong_number_gets_a_clear_error() {
     let relay = relay().await;
     let number = SessionNumber::new(12345).unwrap();
-    let err = start_viewer(viewer_options(&relay.addr(), number, "v", None))
+    let err = start_viewer(viewer_options(&relay.target(), number, "v", None))
         .await
         .err()
         .expect("no session has this number");
@@ -226,6 +226,7 @@ async fn unreachable_relay_gets_a_clear_error() {
     let addr = fernsicht_net::client::RelayAddr::new("127.0.0.1", port);
     let err = fernsicht_net::client::start_host(fernsicht_net::client::HostOptions {
         relay: addr,
+        connect: pinned(fernsicht_net::tls::Fingerprint([0; 32])),
         handshake: Default::default(),
     })
     .await
@@ -244,7 +245,7 @@ async fn unreachable_relay_gets_a_clear_error() {
 async fn back_off_makes_24_wrong_numbers_take_17_hours() {
     let clock = Arc::new(ManualClock::default());
     let relay = relay_with(with_clock(clock.clone())).await;
-    let mut host = host(&relay.addr(), None).await;
+    let mut host = host(&relay.target(), None).await;
     let mut waited = Duration::ZERO;
     let mut failures = 0;
     let mut candidate = 10_000u64;
@@ -254,11 +255,11 @@ async fn back_off_makes_24_wrong_numbers_take_17_hours() {
             continue;
         }
         let number = SessionNumber::new(candidate).unwrap();
-        match start_viewer(viewer_options(&relay.addr(), number, "scan", None)).await {
+        match start_viewer(viewer_options(&relay.target(), number, "scan", None)).await {
             Err(ClientError::Refused(JoinRefusal::NoSuchSession)) => failures += 1,
             Err(ClientError::Refused(JoinRefusal::BackOff { retry_after_secs })) => {
                 // Even the right number is refused while waiting.
-                let err = start_viewer(viewer_options(&relay.addr(), host.number, "scan", None))
+                let err = start_viewer(viewer_options(&relay.target(), host.number, "scan", None))
                     .await
                     .err()
                     .expect("joins are refused during the back-off");
@@ -289,15 +290,15 @@ async fn back_off_makes_24_wrong_numbers_take_17_hours() {
 
     // After the wait, the right number works and resets the count.
     if let Err(ClientError::Refused(JoinRefusal::BackOff { retry_after_secs })) =
-        start_viewer(viewer_options(&relay.addr(), host.number, "ok", None)).await
+        start_viewer(viewer_options(&relay.target(), host.number, "ok", None)).await
     {
         clock.advance(Duration::from_secs(retry_after_secs));
     }
-    let mut v = viewer(&relay.addr(), host.number, "ok", None).await;
+    let mut v = viewer(&relay.target(), host.number, "ok", None).await;
     viewer_code(&mut v).await;
     host_request(&mut host).await;
     let wrong = SessionNumber::new(99_998).unwrap();
-    let err = start_viewer(viewer_options(&relay.addr(), wrong, "ok", None))
+    let err = start_viewer(viewer_options(&relay.target(), wrong, "ok", None))
         .await
         .err()
         .unwrap();
@@ -312,15 +313,10 @@ async fn back_off_makes_24_wrong_numbers_take_17_hours() {
 async fn relay_drops_a_viewer_that_speaks_for_another_channel() {
     use fernsicht_net::control::{ClientRequest, RELAY_PROTOCOL, RelayEvent};
     use fernsicht_net::frame::{ChannelId, Frame, FrameType};
-    use fernsicht_net::transport::{FrameReader, FrameWriter};
 
     let relay = relay().await;
-    let mut host = host(&relay.addr(), None).await;
-    let stream = tokio::net::TcpStream::connect(relay.handle.addr)
-        .await
-        .unwrap();
-    let (r, w) = stream.into_split();
-    let (mut r, mut w) = (FrameReader::new(r), FrameWriter::new(w));
+    let mut host = host(&relay.target(), None).await;
+    let (mut r, mut w) = raw_link(&relay.target()).await;
     w.write_frame(
         &ClientRequest::Join {
             protocol: RELAY_PROTOCOL,

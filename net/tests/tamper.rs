@@ -27,9 +27,9 @@ fn is_sealed_down(dir: Direction, frame: &[u8], s: u64) -> bool {
 /// was allowed.
 async fn session_through(alter: Alter) -> Vec<ViewerEvent> {
     let relay = relay().await;
-    let tap = tap_altering(relay.handle.addr, Some(alter)).await;
-    let mut host = host(&relay.addr(), None).await;
-    let mut v = viewer(&tap.addr, host.number, "v", None).await;
+    let tap = tap_altering(&relay, Some(alter)).await;
+    let mut host = host(&relay.target(), None).await;
+    let mut v = viewer(&tap.target(), host.number, "v", None).await;
     let HostEvent::ViewerRequest { viewer: id, .. } = host_request(&mut host).await else {
         unreachable!()
     };
@@ -162,7 +162,7 @@ async fn a_truncated_frame_is_rejected() {
 async fn a_reveal_that_does_not_match_the_commitment_is_refused() {
     let relay = relay().await;
     let tap = tap_altering(
-        relay.handle.addr,
+        &relay,
         Some(Arc::new(|dir, f: &mut Vec<u8>| {
             // The viewer's second handshake frame is its reveal.
             if dir == Direction::Up && f[1] == HANDSHAKE && seq(f) == 1 {
@@ -173,8 +173,8 @@ async fn a_reveal_that_does_not_match_the_commitment_is_refused() {
         })),
     )
     .await;
-    let mut host = host(&relay.addr(), None).await;
-    let mut v = viewer(&tap.addr, host.number, "v", None).await;
+    let mut host = host(&relay.target(), None).await;
+    let mut v = viewer(&tap.target(), host.number, "v", None).await;
     let failed = until(&mut host.events, |e| {
         matches!(
             e,
@@ -197,12 +197,11 @@ async fn a_reveal_that_does_not_match_the_commitment_is_refused() {
 async fn a_recorded_handshake_replayed_later_is_refused() {
     use fernsicht_net::control::{ClientRequest, RELAY_PROTOCOL, RelayEvent};
     use fernsicht_net::frame::{ChannelId, Frame, FrameType};
-    use fernsicht_net::transport::{FrameReader, FrameWriter};
 
     let relay = relay().await;
-    let tap = tap(relay.handle.addr).await;
-    let mut host = host(&relay.addr(), None).await;
-    let mut v = viewer(&tap.addr, host.number, "v", None).await;
+    let tap = tap(&relay).await;
+    let mut host = host(&relay.target(), None).await;
+    let mut v = viewer(&tap.target(), host.number, "v", None).await;
     host_request(&mut host).await;
     viewer_code(&mut v).await;
     // Everything the viewer sent: its hello, reveal and Finished.
@@ -222,11 +221,7 @@ async fn a_recorded_handshake_replayed_later_is_refused() {
 
     // Replay them as a new viewer, renumbered for the new channel as a
     // relay-level attacker could.
-    let stream = tokio::net::TcpStream::connect(relay.handle.addr)
-        .await
-        .unwrap();
-    let (r, w) = stream.into_split();
-    let (mut r, mut w) = (FrameReader::new(r), FrameWriter::new(w));
+    let (mut r, mut w) = raw_link(&relay.target()).await;
     w.write_frame(
         &ClientRequest::Join {
             protocol: RELAY_PROTOCOL,

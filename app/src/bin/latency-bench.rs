@@ -16,8 +16,11 @@ use fernsicht::engine::{
 };
 use fernsicht_capture::scenes::{Scene, Stage};
 use fernsicht_capture::testing::{Painter, Xvfb};
+use fernsicht_net::client::ConnectOptions;
 use fernsicht_net::message::Permission;
 use fernsicht_net::relay::{Relay, RelayConfig};
+use fernsicht_net::tls::RelayTrust;
+use fernsicht_net::transport::proxy::ProxySetting;
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -136,7 +139,15 @@ fn main() -> Result<()> {
         .map_err(anyhow::Error::from)
     })?;
 
+    // Exactly this relay, on its main port.
+    let connect = ConnectOptions {
+        trust: RelayTrust::Pinned(relay.fingerprint),
+        proxy: ProxySetting::Off,
+        fallback_ports: Vec::new(),
+        ..Default::default()
+    };
     let mut host_config = HostEngineConfig::new(relay.addr.into());
+    host_config.connect = connect.clone();
     host_config.x_display = Some(display.clone());
     host_config.max_fps = FPS as f32;
     let mut host = HostEngine::start(host_config, runtime.handle(), Arc::new(|| {}));
@@ -155,6 +166,7 @@ fn main() -> Result<()> {
     let mut viewer = ViewerEngine::start(
         ViewerEngineConfig {
             relay: relay.addr.into(),
+            connect,
             number,
             password: None,
             name: "latency-bench".into(),

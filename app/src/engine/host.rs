@@ -6,7 +6,9 @@ use super::stream::{MIN_BITRATE, Verdict, ViewerStream};
 use super::{LinkKind, Notify, gate_permission};
 use fernsicht_capture::list_displays;
 use fernsicht_input::ViewerId;
-use fernsicht_net::client::{HostEvent, HostHandle, HostOptions, RelayAddr, start_host};
+use fernsicht_net::client::{
+    ConnectOptions, HostEvent, HostHandle, HostOptions, LinkInfo, RelayAddr, start_host,
+};
 use fernsicht_net::handshake::{AuthCode, HandshakeConfig};
 use fernsicht_net::message::{DisplayDesc, Message, Permission, VideoFrame};
 use fernsicht_net::{ChannelId, SessionNumber};
@@ -23,6 +25,8 @@ const HOUSEKEEPING: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone)]
 pub struct HostEngineConfig {
     pub relay: RelayAddr,
+    /// How to reach and trust the relay.
+    pub connect: ConnectOptions,
     pub password: Option<String>,
     /// The X display to share (`None`: `$DISPLAY`).
     pub x_display: Option<String>,
@@ -34,6 +38,7 @@ impl HostEngineConfig {
     pub fn new(relay: RelayAddr) -> Self {
         HostEngineConfig {
             relay,
+            connect: ConnectOptions::default(),
             password: None,
             x_display: None,
             max_bitrate_bps: 8_000_000,
@@ -45,6 +50,8 @@ impl HostEngineConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum HostUpdate {
     SessionNumber(SessionNumber),
+    /// How the link to the relay runs, and the relay's certificate.
+    Link(LinkInfo),
     /// Show the consent dialog: keys are confirmed, the person decides.
     Request {
         viewer: ChannelId,
@@ -168,6 +175,7 @@ async fn run(
 ) {
     let session = start_host(HostOptions {
         relay: config.relay.clone(),
+        connect: config.connect.clone(),
         handshake: HandshakeConfig::with_password(config.password.as_deref()),
     })
     .await;
@@ -178,6 +186,7 @@ async fn run(
             return;
         }
     };
+    updates.send(HostUpdate::Link(session.link.clone()));
     updates.send(HostUpdate::SessionNumber(session.number));
     let (warn_tx, mut warnings) = mpsc::unbounded_channel();
     let mut engine = Engine {

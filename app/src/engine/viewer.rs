@@ -7,7 +7,9 @@ use super::{LinkKind, Notify};
 use fernsicht_capture::{DecodeError, Decoder};
 use fernsicht_input::InputEvent;
 use fernsicht_net::SessionNumber;
-use fernsicht_net::client::{RelayAddr, ViewerEvent, ViewerHandle, ViewerOptions, start_viewer};
+use fernsicht_net::client::{
+    ConnectOptions, LinkInfo, RelayAddr, ViewerEvent, ViewerHandle, ViewerOptions, start_viewer,
+};
 use fernsicht_net::handshake::{AuthCode, HandshakeConfig};
 use fernsicht_net::message::{DisplayDesc, Message, Permission, VideoFrame};
 use std::io::Write;
@@ -28,6 +30,8 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct ViewerEngineConfig {
     pub relay: RelayAddr,
+    /// How to reach and trust the relay.
+    pub connect: ConnectOptions,
     pub number: SessionNumber,
     pub password: Option<String>,
     pub name: String,
@@ -38,6 +42,8 @@ pub struct ViewerEngineConfig {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ViewerUpdate {
+    /// How the link to the relay runs, and the relay's certificate.
+    Link(LinkInfo),
     /// Show it: the helper reads it out to the host.
     Code(AuthCode),
     /// Keys confirmed: end-to-end encrypted. Waiting for consent.
@@ -231,6 +237,7 @@ async fn run(
     };
     let session = start_viewer(ViewerOptions {
         relay: config.relay.clone(),
+        connect: config.connect.clone(),
         number: config.number,
         handshake: HandshakeConfig::with_password(config.password.as_deref()),
         name: config.name.clone(),
@@ -248,6 +255,7 @@ async fn run(
             )));
         }
     };
+    emit(ViewerUpdate::Link(session.link.clone()));
     let handle = session.handle.clone();
     let (decode_tx, mut decoded) = spawn_decoder(shared.clone(), notify.clone());
     let mut expected: Option<u64> = None;

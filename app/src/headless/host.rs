@@ -2,9 +2,11 @@
 //! terminal.
 
 use crate::cli::{Accept, HostArgs};
+use crate::config::ConfigStore;
 use crate::embedded;
 use crate::engine::{HostEngine, HostEngineConfig, HostUpdate};
 use crate::say;
+use crate::trust;
 use fernsicht_net::ChannelId;
 use fernsicht_net::client::RelayAddr;
 use fernsicht_net::message::Permission;
@@ -29,16 +31,28 @@ fn prompt(p: &Pending) {
 }
 
 pub async fn run(args: HostArgs) -> anyhow::Result<ExitCode> {
-    let (relay, _embedded) = match args.relay {
-        Some(addr) => (addr, None),
+    let proxy = trust::proxy_setting(args.proxy.as_deref());
+    let mut store = ConfigStore::platform();
+    let saved = store.load();
+    let (relay, connect, _embedded) = match args.relay {
+        Some(addr) => {
+            let connect =
+                trust::connect_options(&addr, args.relay_pin, saved.remembered(&addr), proxy);
+            (addr, connect, None)
+        }
         None => {
             let relay = embedded::start(args.listen).await?;
             say!("embedded relay listening on {}", relay.addr);
+            say!("relay certificate {}", relay.fingerprint);
             let local = RelayAddr::new("127.0.0.1", relay.addr.port());
-            (local, Some(relay))
+            // Our own relay: exactly its certificate.
+            let connect = trust::connect_options(&local, Some(relay.fingerprint), None, proxy);
+            (local, connect, Some(relay))
         }
     };
-    let mut config = HostEngineConfig::new(relay);
+    let first_use = connect.trust == fernsicht_net::tls::RelayTrust::FirstUse;
+    let mut config = HostEngineConfig::new(relay.clone());
+    config.connect = connect;
     config.password = args.password;
     let mut engine = HostEngine::start(config, &tokio::runtime::Handle::current(), Arc::new(|| {}));
 
@@ -56,6 +70,12 @@ pub async fn run(args: HostArgs) -> anyhow::Result<ExitCode> {
                 let Some(update) = update else { return Ok(ExitCode::FAILURE) };
                 match update {
                     HostUpdate::SessionNumber(n) => say!("session {n}"),
+                    HostUpdate::Link(link) => {
+                        say!("relay link {} certificate {}", link.path, link.fingerprint);
+                        if first_use {
+                            super::remember_relay(&mut store, &relay, link.fingerprint);
+                        }
+                    }
                     HostUpdate::Request { viewer, name, code } => {
                         say!("viewer {viewer} \"{name}\" code {code}");
                         match args.accept {

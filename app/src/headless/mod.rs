@@ -53,3 +53,19 @@ pub async fn interrupted() {
     }
     let _ = tokio::signal::ctrl_c().await;
 }
+
+/// Remembers a relay's certificate after a first-use connection, so that
+/// the next connection pins it.
+pub fn remember_relay(
+    store: &mut crate::config::ConfigStore,
+    relay: &fernsicht_net::client::RelayAddr,
+    fingerprint: fernsicht_net::tls::Fingerprint,
+) {
+    let mut config = store.load();
+    if config.remember(relay, fingerprint) {
+        match store.save(&config) {
+            Ok(()) => say!("remembered relay {relay} certificate {fingerprint}"),
+            Err(e) => eprintln!("warning: cannot remember the relay's certificate: {e}"),
+        }
+    }
+}

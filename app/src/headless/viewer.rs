@@ -3,10 +3,12 @@
 
 use super::script::{self, Step};
 use crate::cli::ViewArgs;
+use crate::config::ConfigStore;
 use crate::engine::{
     RemoteFrame, ViewerEngine, ViewerEngineConfig, ViewerStats, ViewerUpdate, prewarm_viewer_key,
 };
 use crate::say;
+use crate::trust;
 use anyhow::Context;
 use fernsicht_input::DisplayId;
 use fernsicht_net::message::DisplayDesc;
@@ -50,9 +52,19 @@ pub async fn run(args: ViewArgs) -> anyhow::Result<ExitCode> {
         let wake = wake.clone();
         Arc::new(move || wake.notify_one())
     };
+    let mut store = ConfigStore::platform();
+    let saved = store.load();
+    let connect = trust::connect_options(
+        &args.relay,
+        args.relay_pin,
+        saved.remembered(&args.relay),
+        trust::proxy_setting(args.proxy.as_deref()),
+    );
+    let first_use = connect.trust == fernsicht_net::tls::RelayTrust::FirstUse;
     let mut engine = ViewerEngine::start(
         ViewerEngineConfig {
             relay: args.relay.clone(),
+            connect,
             number: args.number,
             password: args.password.clone(),
             name: args.name.clone().unwrap_or_else(default_name),
@@ -98,6 +110,12 @@ pub async fn run(args: ViewArgs) -> anyhow::Result<ExitCode> {
             update = engine.update() => {
                 let Some(update) = update else { return Ok(ExitCode::FAILURE) };
                 match update {
+                    ViewerUpdate::Link(link) => {
+                        say!("relay link {} certificate {}", link.path, link.fingerprint);
+                        if first_use {
+                            super::remember_relay(&mut store, &args.relay, link.fingerprint);
+                        }
+                    }
                     ViewerUpdate::Code(code) => {
                         joined = true;
                         say!("code {code}");

@@ -9,10 +9,14 @@ use crate::config::{Config, ConfigStore};
 use crate::embedded;
 use crate::engine::{self, HostEngine, HostEngineConfig, Notify, ViewerEngine, ViewerEngineConfig};
 use crate::say;
+use crate::trust;
 use eframe::egui;
 use fernsicht_net::SessionNumber;
 use fernsicht_net::client::RelayAddr;
+use fernsicht_net::client::{ConnectOptions, LinkInfo};
 use fernsicht_net::relay::{DEFAULT_PORT, RelayHandle};
+use fernsicht_net::tls::RelayTrust;
+use fernsicht_net::transport::proxy::ProxySetting;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -72,6 +76,8 @@ struct ViewerSide {
     engine: ViewerEngine,
     screen: ViewerScreen,
     request: ConnectRequest,
+    /// The relay the engine uses now.
+    relay: RelayAddr,
     fallback: VecDeque<RelayAddr>,
 }
 
@@ -189,9 +195,36 @@ impl FernsichtApp {
         });
     }
 
+    /// How to reach `relay`: our embedded relay by its own certificate,
+    /// others as `trust.rs` says.
+    fn connect_options(&self, relay: &RelayAddr) -> ConnectOptions {
+        let own = self
+            .embedded
+            .as_ref()
+            .filter(|r| relay.host() == "127.0.0.1" && relay.port() == r.addr.port())
+            .map(|r| r.fingerprint);
+        trust::connect_options(
+            relay,
+            own,
+            self.config.remembered(relay),
+            ProxySetting::Auto,
+        )
+    }
+
+    /// After a first-use connection to `relay`, remember its certificate.
+    fn remember_relay(&mut self, relay: &RelayAddr, link: &LinkInfo, options: &ConnectOptions) {
+        if options.trust == RelayTrust::FirstUse
+            && self.config.remember(relay, link.fingerprint)
+            && let Err(e) = self.store.save(&self.config)
+        {
+            tracing::warn!("cannot remember the relay's certificate: {e}");
+        }
+    }
+
     fn host_engine(&self, relay: RelayAddr, password: Option<String>) -> HostEngine {
         HostEngine::start(
             HostEngineConfig {
+                connect: self.connect_options(&relay),
                 relay,
                 password,
                 x_display: None,
@@ -238,11 +271,12 @@ impl FernsichtApp {
             return;
         };
         let screen = ViewerScreen::new(request.number, format!("via relay {relay}"));
-        let engine = self.viewer_engine(&request, relay);
+        let engine = self.viewer_engine(&request, relay.clone());
         self.viewer = Some(ViewerSide {
             engine,
             screen,
             request,
+            relay,
             fallback: relays,
         });
     }
@@ -250,6 +284,7 @@ impl FernsichtApp {
     fn viewer_engine(&self, request: &ConnectRequest, relay: RelayAddr) -> ViewerEngine {
         ViewerEngine::start(
             ViewerEngineConfig {
+                connect: self.connect_options(&relay),
                 relay,
                 number: request.number,
                 password: request.password.clone(),
@@ -310,7 +345,11 @@ impl FernsichtApp {
             return;
         };
         let mut retry = None;
+        let mut first_link = None;
         while let Some(update) = viewer.engine.try_update() {
+            if let engine::ViewerUpdate::Link(link) = &update {
+                first_link = Some(link.clone());
+            }
             if let engine::ViewerUpdate::Ended(reason) = &update
                 && viewer.screen.code.is_none()
                 && let Some(next) = viewer.fallback.pop_front()
@@ -329,12 +368,21 @@ impl FernsichtApp {
             // Figures in the status bar move even on a still screen.
             ctx.request_repaint_after(Duration::from_millis(500));
         }
+        if let Some(link) = first_link {
+            let relay = viewer.relay.clone();
+            let options = self.connect_options(&relay);
+            self.remember_relay(&relay, &link, &options);
+        }
         if let Some(next) = retry {
+            let Some(viewer) = &mut self.viewer else {
+                return;
+            };
             viewer.screen.relay_note = format!("via relay {next}");
             let request = viewer.request.clone();
-            let engine = self.viewer_engine(&request, next);
+            let engine = self.viewer_engine(&request, next.clone());
             if let Some(viewer) = &mut self.viewer {
                 viewer.engine = engine;
+                viewer.relay = next;
             }
         }
     }

@@ -70,6 +70,9 @@ pub struct HostScreen {
     pub viewers: Vec<ViewerRow>,
     pub chat: ChatLog,
     pub encoder: Option<String>,
+    /// How the link to the relay runs (TLS on its port, or the WebSocket
+    /// fallback, maybe through a proxy).
+    pub link_path: Option<String>,
     pub warnings: Vec<String>,
     /// Short notes about helpers that left or failed to connect, newest last.
     pub notes: Vec<String>,
@@ -92,6 +95,7 @@ impl HostScreen {
             viewers: Vec::new(),
             chat: ChatLog::default(),
             encoder: None,
+            link_path: None,
             warnings: Vec::new(),
             notes: Vec::new(),
             password: password.clone().unwrap_or_default(),
@@ -172,6 +176,7 @@ impl HostScreen {
             }
             HostUpdate::Chat { name, text, .. } => self.chat.received(name, text),
             HostUpdate::Encoder(e) => self.encoder = Some(e),
+            HostUpdate::Link(link) => self.link_path = Some(link.path.to_string()),
             HostUpdate::Warning(w) => {
                 if !self.warnings.contains(&w) {
                     self.warnings.push(w);
@@ -265,6 +270,9 @@ pub fn get_help_ui(ui: &mut egui::Ui, host: &mut HostScreen) {
     ui.label(host.status_text());
     if !host.relay_note.is_empty() {
         ui.weak(&host.relay_note);
+    }
+    if let Some(path) = &host.link_path {
+        ui.weak(format!("Link to the relay: {path}"));
     }
     ui.add_space(8.0);
 

@@ -12,6 +12,9 @@ pub struct SettingsEditor {
     pub name: String,
     /// The outcome of the last save, for the user to read.
     pub message: Option<Result<String, String>>,
+    /// The settings this window does not edit (remembered relay
+    /// certificates), kept as they were.
+    pub base: Config,
 }
 
 impl SettingsEditor {
@@ -26,6 +29,7 @@ impl SettingsEditor {
             .join("\n");
         self.name = config.name.clone();
         self.message = None;
+        self.base = config.clone();
     }
 
     /// The settings as typed, or what is wrong with them.
@@ -43,6 +47,7 @@ impl SettingsEditor {
         Ok(Config {
             relays,
             name: self.name.trim().to_owned(),
+            ..self.base.clone()
         })
     }
 }

@@ -68,6 +68,8 @@ pub struct ViewerScreen {
     /// The display the host shares.
     pub shared: u16,
     pub encoder: Option<String>,
+    /// How the link to the relay runs (TLS, or the WebSocket fallback).
+    pub link_path: Option<String>,
     /// The engine's latest figures; the app refreshes them every frame.
     pub stats: Option<ViewerStats>,
     pub chat: ChatLog,
@@ -97,6 +99,7 @@ impl ViewerScreen {
             displays: Vec::new(),
             shared: 0,
             encoder: None,
+            link_path: None,
             stats: None,
             chat: ChatLog::default(),
             show_chat: false,
@@ -129,6 +132,7 @@ impl ViewerScreen {
                 self.shared = shared;
             }
             ViewerUpdate::Encoder(e) => self.encoder = Some(e),
+            ViewerUpdate::Link(link) => self.link_path = Some(link.path.to_string()),
             ViewerUpdate::Chat(text) => {
                 self.chat.received("Host", text);
                 self.show_chat = true;
@@ -219,9 +223,10 @@ impl ViewerScreen {
     /// The status bar's items, left to right.
     pub fn status_items(&self) -> Vec<String> {
         let mut items = Vec::new();
-        items.push(match &self.stats {
-            Some(s) => s.link.to_string(),
-            None => "connecting".into(),
+        items.push(match (&self.stats, &self.link_path) {
+            (Some(s), Some(path)) => format!("{} ({path})", s.link),
+            (Some(s), None) => s.link.to_string(),
+            (None, _) => "connecting".into(),
         });
         items.push(if self.encrypted {
             ENCRYPTED_TEXT.into()

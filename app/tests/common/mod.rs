@@ -3,20 +3,14 @@
 #![allow(dead_code, clippy::unwrap_used)] // test support: a failed set-up is a failed test
 
 use fernsicht_net::relay::{Relay, RelayConfig, RelayHandle};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use fernsicht_tests::Proc;
+#[allow(unused_imports)] // some test files wait on their own
+pub use fernsicht_tests::WAIT;
+use std::ops::{Deref, DerefMut};
+use std::process::Command;
 
-pub const WAIT: Duration = Duration::from_secs(30);
-
-/// A running `fernsicht` process with its output as a stream of lines.
-pub struct App {
-    child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
+/// The `fernsicht` binary as a child process (see [`Proc`]).
+pub struct App(Proc);
 
 impl App {
     pub fn start(args: &[&str]) -> App {
@@ -25,77 +19,25 @@ impl App {
 
     /// Starts with extra environment variables (e.g. the X display to share).
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> App {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fernsicht"))
-            .args(args)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fernsicht"));
+        cmd.args(args)
             // Only the X display a test names: never the developer's.
             .env_remove("DISPLAY")
-            .envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = mpsc::channel();
-        for out in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        App {
-            stdin: child.stdin.take().unwrap(),
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a line starting with `prefix` and returns it.
-    pub fn expect(&mut self, prefix: &str) -> String {
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.starts_with(prefix) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!("no line starting with {prefix:?}; saw {:?}", self.seen),
-            }
-        }
-    }
-
-    pub fn type_line(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    /// Waits for the process to exit on its own.
-    pub fn exit_code(&mut self) -> i32 {
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().unwrap_or(-1);
-            }
-            assert!(std::time::Instant::now() < deadline, "process did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            .envs(env.iter().copied());
+        App(Proc::spawn(cmd))
     }
 }
 
-impl Drop for App {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl Deref for App {
+    type Target = Proc;
+    fn deref(&self) -> &Proc {
+        &self.0
+    }
+}
+
+impl DerefMut for App {
+    fn deref_mut(&mut self) -> &mut Proc {
+        &mut self.0
     }
 }
 

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use fernsicht_net::relay::{DEFAULT_PORT, Relay, RelayConfig};
+use fernsicht_net::relay::{DEFAULT_PORT, Relay, RelayConfig, TlsSource};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,9 +14,26 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Address and port to listen on.
-    #[arg(long, env = "FERNSICHT_RELAY_LISTEN", default_value_t = SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)))]
-    listen: SocketAddr,
+    /// Address and port to listen on; repeat for more. Every port serves
+    /// TLS and WebSocket-over-TLS. Addresses after the first that cannot be
+    /// bound are skipped with a warning. Default: 0.0.0.0:4663, and 443 and
+    /// 80 for clients behind firewalls and proxies.
+    #[arg(long, env = "FERNSICHT_RELAY_LISTEN", value_delimiter = ',')]
+    listen: Vec<SocketAddr>,
+
+    /// TLS certificate chain (PEM), e.g. from a public CA. Without it the
+    /// relay makes its own certificate on first start, keeps it in the data
+    /// directory and prints its fingerprint for clients to pin.
+    #[arg(long, env = "FERNSICHT_RELAY_CERT", requires = "key")]
+    cert: Option<PathBuf>,
+
+    /// The certificate's private key (PEM).
+    #[arg(long, env = "FERNSICHT_RELAY_KEY", requires = "cert")]
+    key: Option<PathBuf>,
+
+    /// Names (DNS or addresses) to put in a self-made certificate.
+    #[arg(long, env = "FERNSICHT_RELAY_NAME", value_delimiter = ',')]
+    name: Vec<String>,
 
     /// Directory for the relay's state (the store of burned session
     /// numbers). Default: the platform's local data directory.
@@ -56,12 +73,29 @@ async fn run() -> anyhow::Result<()> {
             .context("no data directory on this system: pass --data DIR")?
             .join("fernsicht-relay"),
     };
-    let mut config = RelayConfig::new(args.listen, data.clone());
+    let listen = if args.listen.is_empty() {
+        [DEFAULT_PORT, 443, 80]
+            .map(|port| SocketAddr::from(([0, 0, 0, 0], port)))
+            .to_vec()
+    } else {
+        args.listen
+    };
+    let mut config = RelayConfig::new(listen[0], data.clone());
+    config.listen = listen;
     config.max_viewers = args.max_viewers;
+    config.tls = match (args.cert, args.key) {
+        (Some(cert), Some(key)) => TlsSource::Files { cert, key },
+        _ => TlsSource::SelfSigned { names: args.name },
+    };
     let relay = Relay::bind(config)
         .await
         .with_context(|| format!("starting the relay (data in {})", data.display()))?;
+    // The first line is the main address (scripts and tests read it).
     println!("listening on {}", relay.local_addr());
+    for extra in relay.local_addrs().iter().skip(1) {
+        println!("also listening on {extra}");
+    }
+    println!("certificate {}", relay.fingerprint());
     std::io::stdout().flush()?;
     let handle = relay.spawn();
     tokio::signal::ctrl_c().await?;

@@ -11,7 +11,7 @@
 
 use anyhow::{Context, Result, bail};
 use fernsicht_net::client::{
-    HostEvent, HostOptions, ViewerEvent, ViewerOptions, start_host, start_viewer,
+    ConnectOptions, HostEvent, HostOptions, ViewerEvent, ViewerOptions, start_host, start_viewer,
 };
 use fernsicht_net::control::{ClientRequest, RELAY_PROTOCOL, RelayEvent};
 use fernsicht_net::frame::ChannelId;
@@ -204,12 +204,14 @@ async fn session_setups(keys: &[ViewerKey]) -> Result<(Vec<Duration>, Vec<Durati
         let start = Instant::now();
         let mut host = start_host(HostOptions {
             relay: addr.into(),
+            connect: pinned(relay.fingerprint),
             handshake: HandshakeConfig::default(),
         })
         .await?;
         let join = Instant::now();
         let mut viewer = start_viewer(ViewerOptions {
             relay: addr.into(),
+            connect: pinned(relay.fingerprint),
             number: host.number,
             handshake: HandshakeConfig::default(),
             name: "bench".into(),
@@ -344,7 +346,7 @@ async fn relay_stream(key: &ViewerKey, size: usize) -> Result<Moved> {
         .context("starting the relay")?
         .spawn();
 
-    let (host_read, host_write) = connect(relay.addr).await?.into_split();
+    let (host_read, host_write) = relay_link(&relay).await?;
     let (mut host_reader, mut host_writer) =
         (FrameReader::new(host_read), FrameWriter::new(host_write));
     host_writer
@@ -360,7 +362,7 @@ async fn relay_stream(key: &ViewerKey, size: usize) -> Result<Moved> {
         other => bail!("the relay answered the registration with {other:?}"),
     };
 
-    let (viewer_read, viewer_write) = connect(relay.addr).await?.into_split();
+    let (viewer_read, viewer_write) = relay_link(&relay).await?;
     let (mut viewer_reader, mut viewer_writer) = (
         FrameReader::new(viewer_read),
         FrameWriter::new(viewer_write),
@@ -444,6 +446,31 @@ where
         bytes: received,
         elapsed,
     })
+}
+
+/// Trusts exactly this relay, on its main port only.
+fn pinned(fingerprint: fernsicht_net::tls::Fingerprint) -> ConnectOptions {
+    ConnectOptions {
+        trust: fernsicht_net::tls::RelayTrust::Pinned(fingerprint),
+        proxy: fernsicht_net::transport::proxy::ProxySetting::Off,
+        fallback_ports: Vec::new(),
+        ..Default::default()
+    }
+}
+
+/// A TLS link to the relay, as clients have it, split in halves.
+async fn relay_link(
+    relay: &fernsicht_net::relay::RelayHandle,
+) -> Result<(
+    tokio::io::ReadHalf<fernsicht_net::transport::BoxStream>,
+    tokio::io::WriteHalf<fernsicht_net::transport::BoxStream>,
+)> {
+    let link = fernsicht_net::transport::connect::connect_relay(
+        &relay.addr.into(),
+        &pinned(relay.fingerprint),
+    )
+    .await?;
+    Ok(tokio::io::split(link.stream))
 }
 
 async fn connect(addr: SocketAddr) -> Result<TcpStream> {

@@ -23,6 +23,8 @@ const MAX_HANDSHAKES: usize = 8;
 #[derive(Debug, Clone)]
 pub struct HostOptions {
     pub relay: RelayAddr,
+    /// How to reach and trust the relay.
+    pub connect: super::ConnectOptions,
     pub handshake: HandshakeConfig,
 }
 
@@ -130,6 +132,8 @@ impl HostHandle {
 
 pub struct HostSession {
     pub number: SessionNumber,
+    /// How the link to the relay runs.
+    pub link: super::LinkInfo,
     pub handle: HostHandle,
     pub events: mpsc::UnboundedReceiver<HostEvent>,
 }
@@ -137,7 +141,7 @@ pub struct HostSession {
 /// Connects to the relay and registers; returns once the session number is
 /// known.
 pub async fn start_host(options: HostOptions) -> Result<HostSession, ClientError> {
-    let (mut reader, writer) = link::connect(&options.relay).await?;
+    let (mut reader, writer, link) = link::connect(&options.relay, &options.connect).await?;
     writer
         .send(
             &ClientRequest::Register {
@@ -168,6 +172,7 @@ pub async fn start_host(options: HostOptions) -> Result<HostSession, ClientError
     tokio::spawn(host.run(reader, cmd_rx));
     Ok(HostSession {
         number,
+        link,
         handle: HostHandle { tx: cmd_tx },
         events: ev_rx,
     })

@@ -4,10 +4,11 @@
 use super::{ClientError, RelayAddr};
 use crate::control::RelayEvent;
 use crate::frame::{Frame, FrameType};
-use crate::transport::{FrameReader, FrameWriter, TransportError};
+use crate::tls::Fingerprint;
+use crate::transport::connect::{ConnectOptions, LinkPath, connect_relay};
+use crate::transport::{BoxStream, FrameReader, FrameWriter, TransportError};
 use std::time::Duration;
-use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::io::ReadHalf;
 use tokio::sync::mpsc;
 
 /// How long connecting and the relay's first answer may take.
@@ -21,7 +22,15 @@ pub(super) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// for bursts, without hiding a slow link behind a deep queue.
 const SEND_QUEUE: usize = 64;
 
-pub(super) type Reader = FrameReader<OwnedReadHalf>;
+pub(super) type Reader = FrameReader<ReadHalf<BoxStream>>;
+
+/// How the link to the relay runs, for the status bar, and which
+/// certificate the relay showed (to pin on first use).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkInfo {
+    pub path: LinkPath,
+    pub fingerprint: Fingerprint,
+}
 
 /// Sends frames through the connection's writer task.
 pub(super) struct LinkWriter {
@@ -58,20 +67,24 @@ impl LinkWriter {
     }
 }
 
-/// Connects to the relay; returns the reading half and a writer.
-pub(super) async fn connect(addr: &RelayAddr) -> Result<(Reader, LinkWriter), ClientError> {
-    let stream = tokio::time::timeout(
-        RELAY_TIMEOUT,
-        TcpStream::connect((addr.host(), addr.port())),
-    )
-    .await
-    .map_err(|_| ClientError::Timeout(addr.clone()))?
-    .map_err(|source| ClientError::Connect {
-        addr: addr.clone(),
-        source,
-    })?;
-    let _ = stream.set_nodelay(true);
-    let (read, write) = stream.into_split();
+/// Connects to the relay; returns the reading half, a writer, and how the
+/// link runs.
+pub(super) async fn connect(
+    addr: &RelayAddr,
+    options: &ConnectOptions,
+) -> Result<(Reader, LinkWriter, LinkInfo), ClientError> {
+    let link = tokio::time::timeout(RELAY_TIMEOUT * 3, connect_relay(addr, options))
+        .await
+        .map_err(|_| ClientError::Timeout(addr.clone()))?
+        .map_err(|source| ClientError::Connect {
+            addr: addr.clone(),
+            source,
+        })?;
+    let info = LinkInfo {
+        path: link.path,
+        fingerprint: link.fingerprint,
+    };
+    let (read, write) = tokio::io::split(link.stream);
     let (tx, mut rx) = mpsc::channel::<Frame>(SEND_QUEUE);
     let task = tokio::spawn(async move {
         let mut w = FrameWriter::new(write);
@@ -85,7 +98,7 @@ pub(super) async fn connect(addr: &RelayAddr) -> Result<(Reader, LinkWriter), Cl
         }
         let _ = w.shutdown().await;
     });
-    Ok((FrameReader::new(read), LinkWriter { tx, task }))
+    Ok((FrameReader::new(read), LinkWriter { tx, task }, info))
 }
 
 /// Reads the relay's answer to our first request.

@@ -7,8 +7,10 @@ mod limiter;
 mod link;
 mod viewer;
 
+pub use crate::transport::connect::{ConnectOptions, LinkPath};
 pub use host::{HostEvent, HostHandle, HostOptions, HostSession, start_host};
 pub use limiter::HandshakeLimiter;
+pub use link::LinkInfo;
 pub use viewer::{ViewerEvent, ViewerHandle, ViewerOptions, ViewerSession, start_viewer};
 
 use crate::control::{JoinRefusal, LeaveReason};
@@ -103,7 +105,7 @@ pub enum ClientError {
     #[error("cannot reach the relay at {addr}")]
     Connect {
         addr: RelayAddr,
-        source: std::io::Error,
+        source: crate::transport::connect::ConnectError,
     },
     #[error("the relay at {0} did not answer in time")]
     Timeout(RelayAddr),

@@ -17,6 +17,8 @@ use tokio::sync::mpsc;
 #[derive(Debug, Clone)]
 pub struct ViewerOptions {
     pub relay: RelayAddr,
+    /// How to reach and trust the relay.
+    pub connect: super::ConnectOptions,
     pub number: SessionNumber,
     pub handshake: HandshakeConfig,
     /// Shown to the host in its consent dialog.
@@ -66,6 +68,8 @@ impl ViewerHandle {
 
 pub struct ViewerSession {
     pub channel: ChannelId,
+    /// How the link to the relay runs.
+    pub link: super::LinkInfo,
     pub handle: ViewerHandle,
     pub events: mpsc::UnboundedReceiver<ViewerEvent>,
 }
@@ -73,7 +77,7 @@ pub struct ViewerSession {
 /// Joins the session `options.number`. Returns once the relay has paired
 /// us with the host, so a wrong number fails here with a clear error.
 pub async fn start_viewer(options: ViewerOptions) -> Result<ViewerSession, ClientError> {
-    let (mut reader, writer) = link::connect(&options.relay).await?;
+    let (mut reader, writer, link) = link::connect(&options.relay, &options.connect).await?;
     writer
         .send(
             &ClientRequest::Join {
@@ -105,6 +109,7 @@ pub async fn start_viewer(options: ViewerOptions) -> Result<ViewerSession, Clien
     tokio::spawn(viewer.run(reader, cmd_rx));
     Ok(ViewerSession {
         channel,
+        link,
         handle: ViewerHandle { tx: cmd_tx },
         events: ev_rx,
     })

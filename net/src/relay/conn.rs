@@ -7,16 +7,15 @@ use super::{Shared, Stats, hub_lock};
 use crate::control::{ClientRequest, JoinRefusal, LeaveReason, RELAY_PROTOCOL, RelayEvent};
 use crate::frame::{ChannelId, Frame, FrameType, Header};
 use crate::number::SessionNumber;
+use crate::transport::BoxStream;
 use crate::transport::{FrameReader, TransportError};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::AsyncRead;
-use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-pub(super) async fn handle(shared: Arc<Shared>, stream: TcpStream, addr: SocketAddr) {
-    let _ = stream.set_nodelay(true);
-    let (read, write) = stream.into_split();
+pub(super) async fn handle(shared: Arc<Shared>, stream: BoxStream, addr: SocketAddr) {
+    let (read, write) = tokio::io::split(stream);
     let cancel = shared.shutdown.child_token();
     let (outbox, writer) = spawn_writer(
         write,

@@ -12,6 +12,7 @@ mod hub;
 pub mod numbers;
 mod outbox;
 
+use crate::tls::{Fingerprint, RelayIdentity, TlsError};
 use backoff::JoinBackoff;
 use clock::{Clock, SystemClock};
 use hub::Hub;
@@ -23,14 +24,28 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use thiserror::Error;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 /// The relay's well-known port, as in the FastViewer seed.
 pub const DEFAULT_PORT: u16 = 4663;
 
+/// Where the relay's TLS certificate comes from.
+#[derive(Debug, Clone)]
+pub enum TlsSource {
+    /// Made on first start and kept in the data directory, for these names.
+    SelfSigned { names: Vec<String> },
+    /// PEM files, e.g. from a public CA.
+    Files { cert: PathBuf, key: PathBuf },
+}
+
 #[derive(Clone)]
 pub struct RelayConfig {
-    pub listen: SocketAddr,
+    /// Every address to listen on; each serves TLS and WebSocket-over-TLS.
+    /// Addresses after the first that cannot be bound (e.g. ports 443 and
+    /// 80 without the right to bind them) are skipped with a warning.
+    pub listen: Vec<SocketAddr>,
+    pub tls: TlsSource,
     /// Where the relay keeps its state (the burned session numbers).
     pub data_dir: PathBuf,
     /// Viewers per session.
@@ -50,7 +65,8 @@ pub struct RelayConfig {
 impl RelayConfig {
     pub fn new(listen: SocketAddr, data_dir: PathBuf) -> Self {
         RelayConfig {
-            listen,
+            listen: vec![listen],
+            tls: TlsSource::SelfSigned { names: Vec::new() },
             data_dir,
             max_viewers: 16,
             queue_limit: 32 * 1024 * 1024,
@@ -77,6 +93,8 @@ pub enum RelayError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the relay's TLS certificate")]
+    Tls(#[from] TlsError),
 }
 
 /// Counters a relay keeps about itself (never about content).
@@ -110,7 +128,9 @@ pub(crate) struct Shared {
 
 /// A bound relay, ready to run.
 pub struct Relay {
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
+    acceptor: TlsAcceptor,
+    fingerprint: Fingerprint,
     shared: Arc<Shared>,
 }
 
@@ -128,15 +148,30 @@ impl Relay {
                 dir: config.data_dir.clone(),
                 source: std::io::Error::other(e),
             })??;
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| RelayError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
+        let identity = match &config.tls {
+            TlsSource::SelfSigned { names } => {
+                RelayIdentity::load_or_create(&config.data_dir, names)?
+            }
+            TlsSource::Files { cert, key } => RelayIdentity::from_pem_files(cert, key)?,
+        };
+        let acceptor = TlsAcceptor::from(identity.server_config()?);
+        let mut listeners = Vec::new();
+        for (i, addr) in config.listen.iter().enumerate() {
+            match TcpListener::bind(addr).await {
+                Ok(l) => listeners.push(l),
+                Err(source) if i == 0 => {
+                    return Err(RelayError::Bind {
+                        addr: *addr,
+                        source,
+                    });
+                }
+                Err(e) => tracing::warn!(%addr, error = %e, "not listening on this address"),
+            }
+        }
         Ok(Relay {
-            listener,
+            listeners,
+            acceptor,
+            fingerprint: identity.fingerprint(),
             shared: Arc::new(Shared {
                 config,
                 hub: Hub::default(),
@@ -148,11 +183,25 @@ impl Relay {
         })
     }
 
+    /// The address of the first listener (the relay's main port).
     pub fn local_addr(&self) -> SocketAddr {
-        // A bound listener always has an address; fall back to the config.
-        self.listener
-            .local_addr()
-            .unwrap_or(self.shared.config.listen)
+        self.local_addrs()
+            .first()
+            .copied()
+            .unwrap_or(self.shared.config.listen[0])
+    }
+
+    /// Every address the relay listens on.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// What clients pin.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
     }
 
     pub fn stats(&self) -> Arc<Stats> {
@@ -163,12 +212,16 @@ impl Relay {
     /// stop it.
     pub fn spawn(self) -> RelayHandle {
         let addr = self.local_addr();
+        let addrs = self.local_addrs();
+        let fingerprint = self.fingerprint;
         let stats = self.stats();
         let shutdown = self.shared.shutdown.clone();
         let shared = self.shared.clone();
         let task = tokio::spawn(self.run());
         RelayHandle {
             addr,
+            addrs,
+            fingerprint,
             stats,
             shutdown,
             shared,
@@ -179,6 +232,10 @@ impl Relay {
     /// Accepts connections until shut down.
     pub async fn run(self) {
         let shared = self.shared;
+        let mut accepting = tokio::task::JoinSet::new();
+        for listener in self.listeners {
+            accepting.spawn(accept_loop(listener, self.acceptor.clone(), shared.clone()));
+        }
         let mut stale_sweep = tokio::time::interval(Duration::from_secs(600));
         loop {
             tokio::select! {
@@ -187,25 +244,42 @@ impl Relay {
                     let now = shared.config.clock.now();
                     hub_lock(&shared.backoff).forget_stale(now);
                 }
-                accepted = self.listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        let shared = shared.clone();
-                        tokio::spawn(conn::handle(shared, stream, peer));
-                    }
-                    Err(e) => {
-                        // Out of file descriptors and the like: wait a moment
-                        // rather than spin.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                }
             }
         }
+        accepting.abort_all();
         for session in shared.hub.drain() {
             session.end(crate::control::LeaveReason::RelayShutdown);
             session
                 .host
                 .close(crate::control::LeaveReason::RelayShutdown);
+        }
+    }
+}
+
+/// Accepts on one listener: each connection gets TLS (and maybe a WebSocket
+/// upgrade) on its own task, so a slow client never holds up the others.
+async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, shared: Arc<Shared>) {
+    loop {
+        match listener.accept().await {
+            Ok((tcp, peer)) => {
+                let shared = shared.clone();
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let timeout = shared.config.hello_timeout;
+                    match crate::transport::accept::accept(tcp, &acceptor, timeout).await {
+                        Ok((stream, _path)) => conn::handle(shared, stream, peer).await,
+                        Err(e) => {
+                            tracing::debug!(%peer, error = %crate::error_chain(&e), "link set-up failed")
+                        }
+                    }
+                });
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: wait a moment
+                // rather than spin.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
     }
 }
@@ -216,7 +290,12 @@ pub(crate) fn hub_lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// A running relay.
 pub struct RelayHandle {
+    /// The main listening address.
     pub addr: SocketAddr,
+    /// Every listening address.
+    pub addrs: Vec<SocketAddr>,
+    /// What clients pin.
+    pub fingerprint: Fingerprint,
     pub stats: Arc<Stats>,
     shutdown: CancellationToken,
     shared: Arc<Shared>,

@@ -4,18 +4,22 @@
 
 use fernsicht_net::SessionNumber;
 use fernsicht_net::client::{
-    HostEvent, HostOptions, HostSession, RelayAddr, ViewerEvent, ViewerOptions, ViewerSession,
-    start_host, start_viewer,
+    ConnectOptions, HostEvent, HostOptions, HostSession, RelayAddr, ViewerEvent, ViewerOptions,
+    ViewerSession, start_host, start_viewer,
 };
 use fernsicht_net::handshake::{HandshakeConfig, ViewerKey};
 use fernsicht_net::relay::clock::Clock;
 use fernsicht_net::relay::{Relay, RelayConfig, RelayHandle};
-use std::net::SocketAddr;
+use fernsicht_net::tls::{self, Fingerprint, RelayIdentity, RelayTrust};
+use fernsicht_net::transport::{BoxStream, FrameReader, FrameWriter};
+
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 /// How long any one expected event may take before a test fails.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -25,9 +29,29 @@ pub struct TestRelay {
     pub dir: tempfile::TempDir,
 }
 
+/// Where a client should go and which certificate to trust there.
+#[derive(Clone)]
+pub struct Target {
+    pub addr: RelayAddr,
+    pub connect: ConnectOptions,
+}
+
+/// Options that trust exactly `fingerprint` and try only the main port.
+pub fn pinned(fingerprint: Fingerprint) -> ConnectOptions {
+    ConnectOptions {
+        trust: RelayTrust::Pinned(fingerprint),
+        proxy: fernsicht_net::transport::proxy::ProxySetting::Off,
+        fallback_ports: Vec::new(),
+        ..Default::default()
+    }
+}
+
 impl TestRelay {
-    pub fn addr(&self) -> RelayAddr {
-        self.handle.addr.into()
+    pub fn target(&self) -> Target {
+        Target {
+            addr: self.handle.addr.into(),
+            connect: pinned(self.handle.fingerprint),
+        }
     }
 }
 
@@ -64,9 +88,10 @@ pub fn key() -> ViewerKey {
     p.0[p.1 % p.0.len()].clone()
 }
 
-pub async fn host(relay: &RelayAddr, password: Option<&str>) -> HostSession {
+pub async fn host(relay: &Target, password: Option<&str>) -> HostSession {
     start_host(HostOptions {
-        relay: relay.clone(),
+        relay: relay.addr.clone(),
+        connect: relay.connect.clone(),
         handshake: HandshakeConfig::with_password(password),
     })
     .await
@@ -74,13 +99,14 @@ pub async fn host(relay: &RelayAddr, password: Option<&str>) -> HostSession {
 }
 
 pub fn viewer_options(
-    relay: &RelayAddr,
+    relay: &Target,
     number: SessionNumber,
     name: &str,
     password: Option<&str>,
 ) -> ViewerOptions {
     ViewerOptions {
-        relay: relay.clone(),
+        relay: relay.addr.clone(),
+        connect: relay.connect.clone(),
         number,
         handshake: HandshakeConfig::with_password(password),
         name: name.into(),
@@ -89,7 +115,7 @@ pub fn viewer_options(
 }
 
 pub async fn viewer(
-    relay: &RelayAddr,
+    relay: &Target,
     number: SessionNumber,
     name: &str,
     password: Option<&str>,
@@ -144,48 +170,98 @@ pub enum Direction {
     Down,
 }
 
-/// A TCP forwarder in front of the relay: clients connect to it, it
-/// connects to the relay, and it keeps every byte the relay receives (or
-/// lets a test alter the bytes, frame by frame).
+/// A man in the middle in front of the relay: clients connect to it over
+/// TLS (trusting its own certificate, as if it were the relay), it connects
+/// to the relay over TLS, and in between it sees exactly what a relay sees:
+/// every frame, after TLS. It keeps every byte the relay receives, or lets
+/// a test alter the frames.
 pub struct Tap {
-    pub addr: RelayAddr,
+    target: Target,
     pub to_relay: Arc<Mutex<Vec<u8>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Tap {
+    pub fn target(&self) -> Target {
+        self.target.clone()
+    }
+}
+
+/// A TLS listener with a fresh self-made certificate.
+pub async fn tls_listener() -> (TcpListener, TlsAcceptor, Fingerprint, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let identity = RelayIdentity::load_or_create(dir.path(), &[]).unwrap();
+    let acceptor = TlsAcceptor::from(identity.server_config().unwrap());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    (listener, acceptor, identity.fingerprint(), dir)
 }
 
 /// Forwards connections to `relay`, recording what goes up.
-pub async fn tap(relay: SocketAddr) -> Tap {
+pub async fn tap(relay: &TestRelay) -> Tap {
     tap_altering(relay, None).await
 }
 
 /// Like [`tap`], but each whole frame passes through `alter` first (frames
 /// are re-cut from the stream by their headers, so a test can change,
 /// drop, duplicate or reorder them).
-pub async fn tap_altering(relay: SocketAddr, alter: Option<Alter>) -> Tap {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: RelayAddr = listener.local_addr().unwrap().into();
+pub async fn tap_altering(relay: &TestRelay, alter: Option<Alter>) -> Tap {
+    let (listener, acceptor, fingerprint, dir) = tls_listener().await;
+    let target = Target {
+        addr: listener.local_addr().unwrap().into(),
+        connect: pinned(fingerprint),
+    };
+    let upstream = relay.handle.addr;
+    let connector = TlsConnector::from(
+        tls::client_config(&RelayTrust::Pinned(relay.handle.fingerprint)).unwrap(),
+    );
     let to_relay = Arc::new(Mutex::new(Vec::new()));
     let record = to_relay.clone();
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
-            let server = TcpStream::connect(relay).await.unwrap();
-            let (cr, cw) = client.into_split();
-            let (sr, sw) = server.into_split();
-            tokio::spawn(pump(
-                cr,
-                sw,
-                Direction::Up,
+            let (acceptor, connector, alter, record) = (
+                acceptor.clone(),
+                connector.clone(),
                 alter.clone(),
-                Some(record.clone()),
-            ));
-            tokio::spawn(pump(sr, cw, Direction::Down, alter.clone(), None));
+                record.clone(),
+            );
+            tokio::spawn(async move {
+                let client = acceptor.accept(client).await.unwrap();
+                let server = TcpStream::connect(upstream).await.unwrap();
+                let server = connector
+                    .connect(tls::server_name("fernsicht-relay"), server)
+                    .await
+                    .unwrap();
+                let (cr, cw) = tokio::io::split(client);
+                let (sr, sw) = tokio::io::split(server);
+                tokio::spawn(pump(cr, sw, Direction::Up, alter.clone(), Some(record)));
+                tokio::spawn(pump(sr, cw, Direction::Down, alter, None));
+            });
         }
     });
-    Tap { addr, to_relay }
+    Tap {
+        target,
+        to_relay,
+        _dir: dir,
+    }
 }
 
-async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
+/// A raw frame link to a relay, for tests that speak the protocol by hand.
+pub async fn raw_link(
+    target: &Target,
+) -> (
+    FrameReader<ReadHalf<BoxStream>>,
+    FrameWriter<WriteHalf<BoxStream>>,
+) {
+    let link = fernsicht_net::transport::connect::connect_relay(&target.addr, &target.connect)
+        .await
+        .unwrap();
+    let (r, w) = tokio::io::split(link.stream);
+    (FrameReader::new(r), FrameWriter::new(w))
+}
+
+async fn pump<R: tokio::io::AsyncRead + Unpin, W: tokio::io::AsyncWrite + Unpin>(
+    mut from: R,
+    mut to: W,
     dir: Direction,
     alter: Option<Alter>,
     record: Option<Arc<Mutex<Vec<u8>>>>,

@@ -1,5 +1,16 @@
-//! Frames over any async byte stream (TCP today, TLS and WebSocket later).
-//! Thin on purpose: all protocol decisions live in the sans-I/O modules.
+//! Frames over any async byte stream, and the streams themselves: TLS to
+//! the relay, WebSocket and proxy fallbacks ([`connect`]), and the relay's
+//! side ([`accept`]). Thin on purpose: all protocol decisions live in the
+//! sans-I/O modules.
+
+pub mod accept;
+pub mod connect;
+pub mod proxy;
+mod rewind;
+pub mod stream;
+mod ws;
+
+pub use stream::{BoxStream, ByteStream};
 
 use crate::frame::{Frame, FrameError, HEADER_LEN, Header};
 use std::io;
