@@ -11,7 +11,7 @@
 # CARGO_TARGET_DIR is respected; FERNSICHT_APPIMAGE_RUNTIME picks the AppImage
 # runtime (see installer/appimage/build-appimage.sh).
 set -euo pipefail
-log_tag=build-linux
+log_tag="build-linux"
 # shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -31,11 +31,7 @@ mkdir -p "$dist"
 # dist/ keeps itself out of git.
 printf '*\n' >"$dist/.gitignore"
 
-# The binaries are stripped by the release profile already (release-env.sh).
-cargo deb -p fernsicht --no-build --no-strip --output "$dist/" >/dev/null
-cargo deb -p fernsicht-net --no-build --no-strip --output "$dist/" >/dev/null
-"$installer_dir/appimage/build-appimage.sh" "$CARGO_TARGET_DIR/release/fernsicht" \
-  "$dist/Fernsicht-$FERNSICHT_VERSION-x86_64.AppImage"
+package_linux "$dist" release
 
 say "built in $dist:"
 (cd "$dist" && for f in *; do printf '  %-44s %8s  %s\n' "$f" "$(du -h "$f" | cut -f1)" "$(sha256sum "$f" | cut -c1-16)"; done)

@@ -1,5 +1,5 @@
-# Sourced by the installer scripts: messages, and installing the Debian
-# packages they need (installer/debian-packages.txt) when some are missing.
+# Sourced by the installer scripts: messages, the tools they need, and the
+# packaging both build-linux.sh and test-packages.sh use.
 # shellcheck shell=bash
 
 installer_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -8,20 +8,11 @@ repo_root="$(cd "$installer_dir/.." && pwd)"
 die() { echo "${log_tag:-installer}: $*" >&2; exit 1; }
 say() { echo "${log_tag:-installer}: $*"; }
 
-# Installs the packages of the project's list and of installer/debian-packages.txt
-# that are not there yet; asks apt only when something is missing.
+# Installs the Debian packages of scripts/debian-packages.txt that are not
+# there yet (the installer scripts' own are listed there too).
 need_debian_packages() {
+  [ "$(id -u)" -eq 0 ] || { say "not root: not installing Debian packages"; return 0; }
   "$repo_root/scripts/setup-debian.sh"
-  local wanted missing=() pkg
-  mapfile -t wanted < <(grep -vE '^\s*(#|$)' "$installer_dir/debian-packages.txt")
-  for pkg in "${wanted[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  [ "$(id -u)" -eq 0 ] || die "missing Debian packages (run as root, or: apt-get install ${missing[*]})"
-  say "installing ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 # cargo-deb, pinned: its output is part of what makes the packages reproducible.
@@ -31,4 +22,37 @@ need_cargo_deb() {
     say "installing cargo-deb $cargo_deb_version"
     cargo install cargo-deb --version "$cargo_deb_version" --locked --quiet
   fi
+}
+
+# package_linux OUTDIR PROFILE: both .debs and the AppImage into OUTDIR from
+# the binaries cargo built with PROFILE in $CARGO_TARGET_DIR (set by
+# lib/release-env.sh, which also sets FERNSICHT_VERSION and
+# SOURCE_DATE_EPOCH):
+#   release  the release build (stripped by the release environment already);
+#   dev      the debug build that `cargo build --workspace --bins` leaves
+#            (scripts/test.sh), stripped here: the same packaging, no
+#            release build.
+package_linux() {
+  local out="$1" profile="$2" bindir strip build app_bin tmp f
+  case "$profile" in
+    release) bindir="$CARGO_TARGET_DIR/release" strip=--no-strip build="cargo build --release" ;;
+    dev) bindir="$CARGO_TARGET_DIR/debug" strip=--strip build="cargo build" ;;
+    *) die "package_linux: profile must be release or dev, not $profile" ;;
+  esac
+  for f in fernsicht fernsicht-relay; do
+    [ -x "$bindir/$f" ] || die "no $bindir/$f: build it first ($build -p fernsicht -p fernsicht-net)"
+  done
+  mkdir -p "$out"
+  (cd "$repo_root" &&
+    cargo deb -p fernsicht --no-build --profile "$profile" "$strip" --output "$out/" >/dev/null &&
+    cargo deb -p fernsicht-net --no-build --profile "$profile" "$strip" --output "$out/" >/dev/null)
+  tmp="$(mktemp -d)"
+  app_bin="$bindir/fernsicht"
+  if [ "$profile" = dev ]; then
+    strip -o "$tmp/fernsicht" "$app_bin"
+    app_bin="$tmp/fernsicht"
+  fi
+  "$installer_dir/appimage/build-appimage.sh" "$app_bin" "$out/Fernsicht-$FERNSICHT_VERSION-x86_64.AppImage" ||
+    { rm -rf "$tmp"; return 1; }
+  rm -rf "$tmp"
 }
