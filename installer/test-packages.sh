@@ -1,61 +1,83 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # Tests Fernsicht's installers and the release workflow:
-#   installer/test-packages.sh [--quick] [--no-build]
-# Builds dist/ first with installer/build-linux.sh (skip with --no-build to
-# test the dist/ that is there), then:
+#   installer/test-packages.sh [--quick] [--wine] [--no-build | --from-debug]
+# Which packages it tests:
+#   (default)     builds dist/ with installer/build-linux.sh (a release
+#                 build) and tests that;
+#   --no-build    tests the dist/ that is there (the release workflow);
+#   --from-debug  packages the debug binaries that `cargo build --workspace
+#                 --bins` left in the target folder (stripped; the release's
+#                 packaging code) into a temporary folder: no release build.
+#                 scripts/test.sh runs this.
+# Then:
 #   quick part (always): the scripts (shellcheck), the workflow (actionlint,
 #     every target named), the .debs' contents, dependencies and lintian, the
-#     desktop entry, the relay unit (systemd-analyze verify and security),
-#     reproducible packaging, the AppImage started under a private Xvfb
-#     (window found, start screen on a screenshot, session number printed),
+#     desktop entry, the relay unit (systemd-analyze verify and security, its
+#     system-call filter against a traced session), reproducible packaging,
+#     the AppImage started under a private Xvfb (window found; its pixels and
+#     OCR show the start screen with the session number the app printed),
 #     release signatures round trip, icons, the WiX source (built with wixl,
 #     tables read back), the macOS Info.plist;
+#   with --wine: the WiX check's MSI installed and removed with msiexec
+#     under wine (wine64 is installed for it when missing: ~650 MB, so it is
+#     not in scripts/debian-packages.txt);
 #   slow part (not with --quick): a clean Debian 12 root made with
-#     debootstrap, both .debs installed there with apt, --version run, the
-#     relay started, the app's window opened from inside that root on the
-#     Xvfb (proves the run-time dependencies complete), both purged, and the
-#     root left exactly as it was.
+#     debootstrap (started in the background first, so it downloads while
+#     the quick part runs), both .debs installed there with apt, --version
+#     run, the relay started, the app's window opened from inside that root
+#     on the Xvfb (proves the run-time dependencies complete), both purged,
+#     and the root left exactly as it was.
 # Prints "N passed, N failed" and exits non-zero when a check failed.
-# Needs root (debootstrap, chroot, apt). Nothing is cached between runs.
+# Needs root for the slow part (debootstrap, chroot, apt). Nothing is cached
+# between runs.
 set -euo pipefail
-log_tag=test-packages
+log_tag="test-packages"
 # shellcheck source=lib/common.sh
 source "$(dirname "$0")/lib/common.sh"
 export PATH="$HOME/.cargo/bin:$PATH"
+# wine_binary: wine's 64-bit loader (Debian's wine64 package keeps it in /usr/lib/wine).
+wine_binary() { command -v wine64 || command -v wine || echo /usr/lib/wine/wine64; }
 
 quick=0
-build=1
+wine=0
+source_mode=build
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    --no-build) build=0 ;;
-    *) die "usage: $0 [--quick] [--no-build]" ;;
+    --wine) wine=1 ;;
+    --no-build) source_mode=dist ;;
+    --from-debug) source_mode=debug ;;
+    *) die "usage: $0 [--quick] [--wine] [--no-build | --from-debug]" ;;
   esac
 done
+if [ $quick -eq 0 ] && [ "$(id -u)" -ne 0 ]; then
+  die "the install test needs root (debootstrap, chroot); use --quick otherwise"
+fi
 started=$SECONDS
 
 need_debian_packages
-if [ $build -eq 1 ]; then
-  "$installer_dir/build-linux.sh"
+need_cargo_deb
+if [ $wine -eq 1 ] && [ ! -x "$(wine_binary)" ]; then
+  say "installing wine64 for --wine"
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends wine64 >/dev/null
 fi
+[ "$source_mode" != build ] || "$installer_dir/build-linux.sh"
 # shellcheck source=lib/release-env.sh
 source "$installer_dir/lib/release-env.sh"
-dist="$repo_root/dist"
 version="$FERNSICHT_VERSION"
-app_deb="$dist/fernsicht_${version}-1_amd64.deb"
-relay_deb="$dist/fernsicht-relay_${version}-1_amd64.deb"
-appimage="$dist/Fernsicht-${version}-x86_64.AppImage"
-for f in "$app_deb" "$relay_deb" "$appimage"; do
-  [ -f "$f" ] || die "$f is missing: run installer/build-linux.sh (or drop --no-build)"
-done
-
 work="$(mktemp -d /tmp/fernsicht-test-packages.XXXXXX)"
 # Processes and mounts are recorded in files, since checks run in subshells.
 track_pid() { echo "$1" >>"$work/pids"; }
 track_mount() { echo "$1" >>"$work/mounts"; }
+track_group() { echo "$1" >>"$work/groups"; }
 cleanup() {
   local pid m p
+  if [ -f "$work/groups" ]; then
+    while read -r pid; do kill -- "-$pid" 2>/dev/null || true; done <"$work/groups"
+    sleep 0.5
+    while read -r pid; do kill -KILL -- "-$pid" 2>/dev/null || true; done <"$work/groups"
+  fi
   if [ -f "$work/pids" ]; then
     while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$work/pids"
     for _ in $(seq 50); do
@@ -69,10 +91,46 @@ cleanup() {
   if [ -f "$work/mounts" ]; then
     while read -r m; do umount -l "$m" 2>/dev/null || true; done < <(tac "$work/mounts")
   fi
+  # A wineserver left by a failed --wine check.
+  [ ! -d "$work/wine" ] || WINEPREFIX="$work/wine" "$(dirname "$(wine_binary)")/wineserver" -k 2>/dev/null || true
+  # What debootstrap mounted itself, if it was stopped half-way.
+  while read -r m; do umount -l "$m" 2>/dev/null || true; done < <(awk -v w="$work/" 'index($2, w) == 1 {print $2}' /proc/mounts | sort -r)
   # Never delete through a mount that is still there.
   if ! grep -q " $work/" /proc/mounts; then rm -rf "$work"; else echo "test-packages: left $work (still mounted)" >&2; fi
 }
 trap cleanup EXIT
+
+# The slow part's Debian root starts downloading now, in the background
+# (its own process group, so cleanup can end all of it).
+debian_root="$work/debian-root"
+if [ $quick -eq 0 ]; then
+  mkdir -p "$debian_root"
+  setsid debootstrap --variant=minbase bookworm "$debian_root" http://deb.debian.org/debian \
+    >"$work/debootstrap.log" 2>&1 &
+  debootstrap_pid=$!
+  track_group "$debootstrap_pid"
+fi
+
+case "$source_mode" in
+  debug)
+    dist="$work/dist"
+    profile=dev
+    say "packaging the debug binaries of $CARGO_TARGET_DIR/debug into $dist"
+    t0=$SECONDS
+    (package_linux "$dist" dev) >"$work/package.log" 2>&1 || { cat "$work/package.log" >&2; die "packaging failed"; }
+    say "packaged in $((SECONDS - t0)) s: $(cd "$dist" && for f in *; do printf '%s %s, ' "$f" "$(du -h "$f" | cut -f1)"; done)"
+    ;;
+  *)
+    dist="$repo_root/dist"
+    profile=release
+    ;;
+esac
+app_deb="$dist/fernsicht_${version}-1_amd64.deb"
+relay_deb="$dist/fernsicht-relay_${version}-1_amd64.deb"
+appimage="$dist/Fernsicht-${version}-x86_64.AppImage"
+for f in "$app_deb" "$relay_deb" "$appimage"; do
+  [ -f "$f" ] || die "$f is missing: run installer/build-linux.sh (or drop --no-build)"
+done
 
 passed=0
 failed=0
@@ -112,7 +170,7 @@ depended_on() {
     [ -n "$p" ] || continue
     # shellcheck disable=SC2016 # dpkg-query's own ${field} syntax
     depends_has "$(dpkg-query -W -f='${Depends}, ${Pre-Depends}' "$p" 2>/dev/null || true)" "$2" && return 0
-  done < <(sed 's/([^)]*)//g; s/[,|]/\n/g; s/[[:space:]]//g' <<<"$1")
+  done < <(sed -E 's/\([^)]*\)//g; s/[,|]/\n/g' <<<"$1" | tr -d ' \t')
   return 1
 }
 
@@ -149,25 +207,45 @@ app_config() {
 }
 
 # window_shows_start_screen LOG SHOT WHAT: waits for "session NNNNN" in LOG
-# and a window named Fernsicht, then screenshots the root window to SHOT and
-# checks that it is not blank.
+# and a window named Fernsicht, screenshots the root window to SHOT and
+# reads the window's pixels back: the panel colour fills most of it, the
+# session number is drawn in the accent blue, and OCR (tesseract) finds the
+# start screen's two halves ("Get help", "Help someone") and the number the
+# app printed, as the window shows it ("12 345").
 window_shows_start_screen() {
   local log="$1" shot="$2" what="$3" session="" wid=""
   for _ in $(seq 300); do
-    session="$(grep -oE '^session [0-9]{5}$' "$log" | head -n 1 || true)"
+    session="$(sed -nE 's/^session ([0-9]{5})$/\1/p' "$log" | head -n 1)"
     wid="$(DISPLAY=":$DISPLAY_NUM" xdotool search --name '^Fernsicht$' 2>/dev/null | head -n 1 || true)"
     [ -n "$session" ] && [ -n "$wid" ] && break
     sleep 0.2
   done
   [ -n "$session" ] || fail "$what printed no session number in 60 s: $(tail -n 20 "$log")"
-  [ -n "$wid" ] || fail "no window named Fernsicht on :$DISPLAY_NUM"
-  sleep 1 # let it paint the number it just printed
-  DISPLAY=":$DISPLAY_NUM" import -window root "$shot"
-  local geometry colours
-  geometry="$(DISPLAY=":$DISPLAY_NUM" xdotool getwindowgeometry "$wid" | sed -n 's/.*Geometry: //p')"
-  colours="$(convert "$shot" -format '%k' info:)"
-  echo "$what: $session, window $wid ${geometry}, $colours colours on the screenshot"
-  [ "$colours" -ge 16 ] || fail "the screenshot is (nearly) blank: $colours colours"
+  [ -n "$wid" ] || fail "no window named Fernsicht on :$DISPLAY_NUM: $(tail -n 20 "$log")"
+  local X Y WIDTH HEIGHT win="${shot%.png}-window.png" text=""
+  for _ in $(seq 10); do
+    sleep 1 # let it paint the number it just printed
+    DISPLAY=":$DISPLAY_NUM" import -window root "$shot"
+    eval "$(DISPLAY=":$DISPLAY_NUM" xdotool getwindowgeometry --shell "$wid" | grep -E '^(X|Y|WIDTH|HEIGHT)=[0-9]+$')"
+    convert "$shot" -crop "${WIDTH}x${HEIGHT}+${X}+${Y}" +repage "$win"
+    # Dark text on light, twice the size: what tesseract reads best.
+    text="$(convert "$win" -negate -resize 200% png:- | OMP_THREAD_LIMIT=1 tesseract stdin - 2>/dev/null || true)"
+    grep -qE "(^|[^0-9])${session:0:2} ?${session:2}([^0-9]|$)" <<<"$text" && break
+  done
+  grep -q 'Get help' <<<"$text" || fail "OCR finds no 'Get help' on the window:"$'\n'"$text"
+  grep -q 'Help someone' <<<"$text" || fail "OCR finds no 'Help someone' on the window:"$'\n'"$text"
+  grep -qE "(^|[^0-9])${session:0:2} ?${session:2}([^0-9]|$)" <<<"$text" ||
+    fail "OCR does not find the session number $session on the window:"$'\n'"$text"
+  # Pixels: count, over the window's colour histogram, the most frequent
+  # colour and the blue ones (blue at least 80 above red: the big number).
+  local top total blue
+  read -r top total blue < <(convert "$win" -format %c histogram:info:- |
+    sed -nE 's/^ *([0-9]+): \( *([0-9]+), *([0-9]+), *([0-9]+).*/\1 \2 \3 \4/p' |
+    awk '{ t += $1; if ($1 > top) top = $1; if ($4 - $2 > 80) blue += $1 } END { print top + 0, t + 0, blue + 0 }')
+  [ "$total" -eq $((WIDTH * HEIGHT)) ] || fail "histogram counts $total pixels, the window has $((WIDTH * HEIGHT))"
+  [ $((top * 2)) -ge "$total" ] || fail "no panel colour fills half the window (largest: $top of $total pixels)"
+  [ "$blue" -ge 300 ] || fail "only $blue blue pixels: the session number is not drawn"
+  echo "$what: session $session shown (OCR), window ${WIDTH}x${HEIGHT}, panel $((top * 100 / total)) %, $blue accent pixels"
 }
 
 stop() { # PID: SIGINT, then wait up to 10 s, then SIGKILL
@@ -233,7 +311,7 @@ check_app_deb() {
   depends="$(dpkg-deb --field "$app_deb" Depends)"
   echo "Depends: $depends"
   # dpkg-shlibdeps found the linked libraries; the dlopened ones are there by hand.
-  for d in libc6 libstdc++6 libavcodec59 libxcb-shm0 libx11-6 libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libegl1; do
+  for d in libc6 libstdc++6 libavcodec59 libxcb-shm0 ca-certificates libx11-6 libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libegl1; do
     depends_has "$depends" "$d" || fail "app Depends lacks $d"
   done
   # Every library the binary names (DT_NEEDED) comes from a package in Depends.
@@ -371,21 +449,15 @@ check_unit_syscalls() {
 }
 
 check_reproducible_packaging() {
-  # The same binaries and SOURCE_DATE_EPOCH give the same package bytes.
-  local again="$work/again"
-  mkdir -p "$again"
-  (cd "$repo_root" &&
-    cargo deb -p fernsicht --no-build --no-strip --output "$again/" >/dev/null &&
-    cargo deb -p fernsicht-net --no-build --no-strip --output "$again/" >/dev/null)
-  cmp "$app_deb" "$again/$(basename "$app_deb")" || fail "app .deb differs when built again"
-  cmp "$relay_deb" "$again/$(basename "$relay_deb")" || fail "relay .deb differs when built again"
-  # The AppImage with the same runtime as in dist/: the AppImageKit runtime
-  # is 189632 bytes long, so its image starts there.
-  local kind=type2
+  # The same binaries and SOURCE_DATE_EPOCH give the same package bytes. The
+  # AppImage is rebuilt with the runtime the one under test has: the
+  # AppImageKit runtime is 189632 bytes long, so its image starts there.
+  local again="$work/again" kind=type2 f
   [ "$(dd if="$appimage" bs=1 skip=189632 count=4 status=none)" = hsqs ] && kind=appimagekit
-  FERNSICHT_APPIMAGE_RUNTIME=$kind "$installer_dir/appimage/build-appimage.sh" \
-    "$CARGO_TARGET_DIR/release/fernsicht" "$again/$(basename "$appimage")" >/dev/null
-  cmp "$appimage" "$again/$(basename "$appimage")" || fail "AppImage differs when built again"
+  FERNSICHT_APPIMAGE_RUNTIME=$kind package_linux "$again" "$profile" >/dev/null
+  for f in "$app_deb" "$relay_deb" "$appimage"; do
+    cmp "$f" "$again/$(basename "$f")" || fail "$(basename "$f") differs when built again"
+  done
   echo "both .debs and the AppImage ($kind runtime) rebuilt byte for byte"
 }
 
@@ -507,6 +579,41 @@ check_wix() {
   echo "MSI tables as intended; firewall rule: inbound TCP 4663 for fernsicht.exe"
 }
 
+check_msi_wine() {
+  # The MSI of check_wix installed and removed by Windows Installer as wine
+  # implements it (msiexec /qn): the files land in Program Files\Fernsicht,
+  # a Start-menu shortcut and the Add/Remove Programs entry appear, and
+  # msiexec /x takes all of it away again. The exe is the stand-in of
+  # check_wix, so nothing is started.
+  local d="$work/wix" wine prefix="$work/wine" code
+  [ -f "$d/check.msi" ] || fail "no check.msi: the WiX check did not build it"
+  wine="$(wine_binary)"
+  export WINEPREFIX="$prefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+  "$wine" wineboot --init >"$work/wineboot.log" 2>&1 || fail "wineboot failed: $(tail -n 5 "$work/wineboot.log")"
+  "$wine" msiexec /i "$(winepath_of "$d/check.msi")" /qn /l*v "$(winepath_of "$work/msi-install.log")" ||
+    fail "msiexec /i failed: $(tr -d '\r\0' <"$work/msi-install.log" | tail -n 20)"
+  local pf="$prefix/drive_c/Program Files/Fernsicht"
+  if [ ! -f "$pf/fernsicht.exe" ] || [ ! -f "$pf/avcodec-61.dll" ]; then
+    fail "not installed to Program Files\\Fernsicht: $(find "$prefix/drive_c" -iname '*fernsicht*')"
+  fi
+  local lnk
+  lnk="$(find "$prefix/drive_c" -path '*Start Menu/Programs/Fernsicht.lnk' | head -n 1)"
+  [ -n "$lnk" ] || fail "no Start-menu shortcut Fernsicht.lnk"
+  code="$(msiinfo export "$d/check.msi" Property | tr -d '\r' | sed -n 's/^ProductCode\t//p')"
+  "$wine" reg query "HKLM\\Software\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\$code" /v DisplayName 2>/dev/null |
+    tr -d '\r' | grep -q 'REG_SZ *Fernsicht$' || fail "no Add/Remove Programs entry for $code"
+  "$wine" msiexec /x "$(winepath_of "$d/check.msi")" /qn || fail "msiexec /x failed"
+  local left
+  left="$(find "$prefix/drive_c" -iname '*fernsicht*' ! -path '*/windows/Installer/*')"
+  [ -z "$left" ] || fail "left after msiexec /x: $left"
+  ! "$wine" reg query "HKLM\\Software\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\$code" >/dev/null 2>&1 ||
+    fail "the Add/Remove Programs entry stays after msiexec /x"
+  "$(dirname "$wine")/wineserver" -k 2>/dev/null || true
+  echo "msiexec (wine $("$wine" --version 2>/dev/null)): installed to Program Files\\Fernsicht with ${lnk##*/drive_c/}, removed cleanly"
+}
+# winepath_of PATH: the Windows path wine gives a file of this machine (Z:\...).
+winepath_of() { printf 'Z:%s' "${1//\//\\}"; }
+
 check_macos_plist() {
   local p="$installer_dir/macos/Info.plist"
   xmllint --noout "$p" "$installer_dir/macos/entitlements.plist"
@@ -525,7 +632,6 @@ EOF
 
 # --- slow part: a clean Debian root ----------------------------------------
 
-debian_root="$work/debian-root"
 in_root() { chroot "$debian_root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"; }
 mount_root() {
   mount -t proc proc "$debian_root/proc"
@@ -547,9 +653,9 @@ snapshot() {
 }
 
 check_debootstrap() {
-  mkdir -p "$debian_root"
-  debootstrap --variant=minbase bookworm "$debian_root" http://deb.debian.org/debian >"$work/debootstrap.log" 2>&1 ||
-    fail "debootstrap failed: $(tail -n 20 "$work/debootstrap.log")"
+  # Started in the background at the beginning; the run part waited for it.
+  [ "$debootstrap_rc" -eq 0 ] || fail "debootstrap failed ($debootstrap_rc): $(tail -n 20 "$work/debootstrap.log")"
+  echo "waited $debootstrap_wait s for debootstrap after the quick part"
   cat >"$debian_root/etc/apt/sources.list" <<'EOF'
 deb http://deb.debian.org/debian bookworm main
 deb http://deb.debian.org/debian bookworm-updates main
@@ -562,6 +668,8 @@ EOF
 
 check_deb_install() {
   snapshot >"$work/before.txt"
+  # shellcheck disable=SC2016 # dpkg-query's own ${field} syntax
+  in_root dpkg-query -W -f='${binary:Package} ${Version}\n' | sort >"$work/packages-before.txt"
   cp "$app_deb" "$relay_deb" "$debian_root/tmp/"
   in_root apt-get install -y -qq --no-install-recommends "/tmp/$(basename "$app_deb")" "/tmp/$(basename "$relay_deb")" \
     >"$work/apt-install.log" 2>&1 || fail "apt-get install failed: $(tail -n 30 "$work/apt-install.log")"
@@ -616,7 +724,15 @@ check_window_in_root() {
 check_deb_purge() {
   in_root apt-get purge -y -qq fernsicht fernsicht-relay >"$work/apt-purge.log" 2>&1 ||
     fail "apt-get purge failed: $(tail -n 20 "$work/apt-purge.log")"
-  in_root apt-get autoremove --purge -y -qq >>"$work/apt-purge.log" 2>&1 || fail "autoremove failed"
+  # Everything the .debs pulled in goes again. Recommends of the base system
+  # count for nothing here: apt itself recommends ca-certificates, which the
+  # app depends on, and autoremove would otherwise keep it.
+  in_root apt-get autoremove --purge -y -qq -o APT::AutoRemove::RecommendsImportant=false \
+    >>"$work/apt-purge.log" 2>&1 || fail "autoremove failed: $(tail -n 20 "$work/apt-purge.log")"
+  # shellcheck disable=SC2016 # dpkg-query's own ${field} syntax
+  in_root dpkg-query -W -f='${binary:Package} ${Version}\n' | sort >"$work/packages-after.txt"
+  diff "$work/packages-before.txt" "$work/packages-after.txt" ||
+    fail "installed packages differ from before the install (above)"
   rm -f "$debian_root/tmp/"*.deb
   rm -rf "$debian_root/root/.config" "$debian_root/var/lib/fernsicht-relay"
   in_root dpkg-query -W fernsicht fernsicht-relay 2>/dev/null | grep -q . && fail "still installed"
@@ -624,7 +740,7 @@ check_deb_purge() {
   if ! diff "$work/before.txt" "$work/after.txt" >"$work/root.diff"; then
     fail "the root differs after purge + autoremove:"$'\n'"$(head -n 40 "$work/root.diff")"
   fi
-  echo "purged; the root is file for file as before the install"
+  echo "purged; the same $(wc -l <"$work/packages-after.txt") packages as before, the root file for file as before the install"
 }
 
 # --- run ---------------------------------------------------------------------
@@ -646,9 +762,13 @@ check "AppImage opens the start screen under Xvfb" check_appimage_runs
 check "release signatures: sign, verify, tampering" check_signing
 check "icons for Windows and macOS" check_icons
 check "WiX source: MSI tables, firewall rule" check_wix
+[ $wine -eq 0 ] || check "MSI installs and uninstalls with msiexec under wine" check_msi_wine
 check "macOS Info.plist and entitlements" check_macos_plist
 if [ $quick -eq 0 ]; then
-  [ "$(id -u)" -eq 0 ] || die "the install test needs root (debootstrap, chroot); use --quick otherwise"
+  t0=$SECONDS
+  debootstrap_rc=0
+  wait "$debootstrap_pid" || debootstrap_rc=$?
+  debootstrap_wait=$((SECONDS - t0))
   check "clean Debian 12 root (debootstrap)" check_debootstrap
   if [ -x "$debian_root/usr/bin/apt-get" ]; then
     check ".debs install with apt, --version runs" check_deb_install
