@@ -67,6 +67,16 @@ fi
 source "$installer_dir/lib/release-env.sh"
 version="$FERNSICHT_VERSION"
 work="$(mktemp -d /tmp/fernsicht-test-packages.XXXXXX)"
+# As root the work folder is a tmpfs of its own: the clean Debian root, the
+# unpacked packages and the wine prefix (about 1.5 GB at most) stay in
+# memory and off the disk, and go with one umount.
+work_tmpfs=0
+if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o size=6g,mode=0700 fernsicht-test-packages "$work"; then
+  work_tmpfs=1
+fi
+# The scripts under test make their temporary folders there too.
+mkdir -p "$work/tmp"
+export TMPDIR="$work/tmp"
 # Processes and mounts are recorded in files, since checks run in subshells.
 track_pid() { echo "$1" >>"$work/pids"; }
 track_mount() { echo "$1" >>"$work/mounts"; }
@@ -96,7 +106,13 @@ cleanup() {
   # What debootstrap mounted itself, if it was stopped half-way.
   while read -r m; do umount -l "$m" 2>/dev/null || true; done < <(awk -v w="$work/" 'index($2, w) == 1 {print $2}' /proc/mounts | sort -r)
   # Never delete through a mount that is still there.
-  if ! grep -q " $work/" /proc/mounts; then rm -rf "$work"; else echo "test-packages: left $work (still mounted)" >&2; fi
+  if grep -q " $work/" /proc/mounts; then
+    echo "test-packages: left $work (still mounted)" >&2
+  elif [ "$work_tmpfs" -eq 1 ]; then
+    umount -l "$work" && rmdir "$work"
+  else
+    rm -rf "$work"
+  fi
 }
 trap cleanup EXIT
 
@@ -311,7 +327,7 @@ check_app_deb() {
   depends="$(dpkg-deb --field "$app_deb" Depends)"
   echo "Depends: $depends"
   # dpkg-shlibdeps found the linked libraries; the dlopened ones are there by hand.
-  for d in libc6 libstdc++6 libavcodec59 libxcb-shm0 ca-certificates libx11-6 libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libegl1; do
+  for d in libc6 libstdc++6 libavcodec59 libxcb-shm0 ca-certificates libx11-6 libxkbcommon-x11-0 libxcursor1 libxi6 libxrandr2 libegl1 libgl1-mesa-dri; do
     depends_has "$depends" "$d" || fail "app Depends lacks $d"
   done
   # Every library the binary names (DT_NEEDED) comes from a package in Depends.
@@ -524,17 +540,25 @@ check_signing() {
     "$installer_dir/signing/sign-release.sh" "$d" 2>&1 || true)"
   grep -q 'is not signed by the key' <<<"$out" ||
     fail "sign-release.sh did not refuse a key that is not the published one: $out"
-  # Same, checked against the throw-away public key.
+  # The same release signed by hand with a second throw-away key (without a
+  # password: scrypt for every file is slow) verifies against that key, and
+  # a changed file is caught.
+  minisign -G -W -p "$k/nopw.pub" -s "$k/nopw.key" >/dev/null 2>&1
   (cd "$d" && sha256sum -- *.deb notes.txt >SHA256SUMS &&
-    for f in *.deb notes.txt SHA256SUMS; do printf 'test\n' | minisign -S -s "$k/test.key" -m "$f" >/dev/null 2>&1; done)
-  "$installer_dir/signing/verify-release.sh" "$d" "$k/test.pub"
+    for f in *.deb notes.txt SHA256SUMS; do minisign -S -s "$k/nopw.key" -m "$f" >/dev/null 2>&1; done)
+  "$installer_dir/signing/verify-release.sh" "$d" "$k/nopw.pub"
   echo "tampered" >>"$d/notes.txt"
-  if "$installer_dir/signing/verify-release.sh" "$d" "$k/test.pub" >/dev/null 2>&1; then
+  if "$installer_dir/signing/verify-release.sh" "$d" "$k/nopw.pub" >/dev/null 2>&1; then
     fail "verify-release.sh accepted a changed file"
   fi
   # The published key is a minisign public key.
   local pub="$installer_dir/signing/fernsicht-release.pub"
   sed -n 2p "$pub" | grep -qE '^RW[A-Za-z0-9+/]{54}$' || fail "$pub is not a minisign public key"
+  # The README and the release notes tell users the same key.
+  local f
+  for f in "$repo_root/README.md" "$repo_root/.github/workflows/release.yml"; do
+    grep -qF -- "-P $(sed -n 2p "$pub")" "$f" || fail "$f does not give the published key $(sed -n 2p "$pub")"
+  done
   echo "round trip ok, tampering caught, published key $(sed -n 2p "$pub")"
 }
 
@@ -644,12 +668,16 @@ mount_root() {
   mount --bind /tmp/.X11-unix "$debian_root/tmp/.X11-unix"
   track_mount "$debian_root/tmp/.X11-unix"
 }
-# A list of every file in the root with its type and checksum, less the
-# places apt and dpkg keep their own records and caches.
+# A list of every file in the root with its type, mode, size and checksum
+# (a directory's size is only the file system's bookkeeping: left out),
+# less the places apt and dpkg keep their own records and caches.
 snapshot() {
   (cd "$debian_root" && find . -xdev \( -path ./proc -o -path ./dev -o -path ./tmp -o -path ./var/cache \
-    -o -path ./var/lib/apt -o -path ./var/lib/dpkg -o -path ./var/log -o -path ./root/.cache \) -prune -o -print0 |
-    sort -z | xargs -0 stat -c '%n %F %a %s' | sort)
+    -o -path ./var/lib/apt -o -path ./var/lib/dpkg -o -path ./var/log \) -prune -o -printf '%p %y %m %s\n' |
+    awk '$2 == "d" { $4 = "-" } { print }' | sort)
+  (cd "$debian_root" && find . -xdev \( -path ./proc -o -path ./dev -o -path ./tmp -o -path ./var/cache \
+    -o -path ./var/lib/apt -o -path ./var/lib/dpkg -o -path ./var/log \) -prune -o -type f -print0 |
+    sort -z | xargs -0 sha256sum)
 }
 
 check_debootstrap() {
@@ -734,7 +762,10 @@ check_deb_purge() {
   diff "$work/packages-before.txt" "$work/packages-after.txt" ||
     fail "installed packages differ from before the install (above)"
   rm -f "$debian_root/tmp/"*.deb
-  rm -rf "$debian_root/root/.config" "$debian_root/var/lib/fernsicht-relay"
+  # What the test and the running app made (settings, the app's data in the
+  # home folder, the relay's state folder, which systemd would have made):
+  # apt leaves a user's files alone, by design.
+  rm -rf "$debian_root/root/.config" "$debian_root/root/.local" "$debian_root/root/.cache" "$debian_root/var/lib/fernsicht-relay"
   in_root dpkg-query -W fernsicht fernsicht-relay 2>/dev/null | grep -q . && fail "still installed"
   snapshot >"$work/after.txt"
   if ! diff "$work/before.txt" "$work/after.txt" >"$work/root.diff"; then

@@ -30,29 +30,33 @@ need_cargo_deb() {
 # SOURCE_DATE_EPOCH):
 #   release  the release build (stripped by the release environment already);
 #   dev      the debug build that `cargo build --workspace --bins` leaves
-#            (scripts/test.sh), stripped here: the same packaging, no
-#            release build.
+#            (scripts/test.sh), stripped here, so the tests need no release
+#            build.
+# Either way copies of the two binaries, time-stamped SOURCE_DATE_EPOCH (the
+# packages carry file times), go where a release build would be in a
+# temporary target folder (under $TMPDIR; the build's own files stay as they
+# are) and through the same cargo-deb and AppImage steps.
 package_linux() {
-  local out="$1" profile="$2" bindir strip build app_bin tmp f
+  local out="$1" profile="$2" tmp f rc=0 bindir
   case "$profile" in
-    release) bindir="$CARGO_TARGET_DIR/release" strip=--no-strip build="cargo build --release" ;;
-    dev) bindir="$CARGO_TARGET_DIR/debug" strip=--strip build="cargo build" ;;
+    release) bindir="$CARGO_TARGET_DIR/release" ;;
+    dev) bindir="$CARGO_TARGET_DIR/debug" ;;
     *) die "package_linux: profile must be release or dev, not $profile" ;;
   esac
   for f in fernsicht fernsicht-relay; do
-    [ -x "$bindir/$f" ] || die "no $bindir/$f: build it first ($build -p fernsicht -p fernsicht-net)"
+    [ -x "$bindir/$f" ] || die "no $bindir/$f: build it first (cargo build --profile $profile -p fernsicht -p fernsicht-net)"
+  done
+  tmp="$(mktemp -d)"
+  mkdir -p "$tmp/release"
+  for f in fernsicht fernsicht-relay; do
+    if [ "$profile" = dev ]; then strip -o "$tmp/release/$f" "$bindir/$f"; else cp "$bindir/$f" "$tmp/release/$f"; fi
+    touch -d "@$SOURCE_DATE_EPOCH" "$tmp/release/$f"
   done
   mkdir -p "$out"
   (cd "$repo_root" &&
-    cargo deb -p fernsicht --no-build --profile "$profile" "$strip" --output "$out/" >/dev/null &&
-    cargo deb -p fernsicht-net --no-build --profile "$profile" "$strip" --output "$out/" >/dev/null)
-  tmp="$(mktemp -d)"
-  app_bin="$bindir/fernsicht"
-  if [ "$profile" = dev ]; then
-    strip -o "$tmp/fernsicht" "$app_bin"
-    app_bin="$tmp/fernsicht"
-  fi
-  "$installer_dir/appimage/build-appimage.sh" "$app_bin" "$out/Fernsicht-$FERNSICHT_VERSION-x86_64.AppImage" ||
-    { rm -rf "$tmp"; return 1; }
+    CARGO_TARGET_DIR="$tmp" cargo deb -p fernsicht --no-build --no-strip --output "$out/" >/dev/null &&
+    CARGO_TARGET_DIR="$tmp" cargo deb -p fernsicht-net --no-build --no-strip --output "$out/" >/dev/null &&
+    "$installer_dir/appimage/build-appimage.sh" "$tmp/release/fernsicht" "$out/Fernsicht-$FERNSICHT_VERSION-x86_64.AppImage") || rc=$?
   rm -rf "$tmp"
+  return $rc
 }
