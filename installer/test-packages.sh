@@ -689,6 +689,8 @@ deb http://deb.debian.org/debian bookworm main
 deb http://deb.debian.org/debian bookworm-updates main
 deb http://deb.debian.org/debian-security bookworm-security main
 EOF
+  # A network hiccup is retried rather than failing the test.
+  echo 'Acquire::Retries "3";' >"$debian_root/etc/apt/apt.conf.d/80retries"
   mount_root
   in_root apt-get update -qq
   echo "Debian 12 minbase, $(in_root dpkg-query -W -f='.\n' | wc -l) packages, $(du -sh --exclude=proc --exclude=dev "$debian_root" 2>/dev/null | cut -f1)"
