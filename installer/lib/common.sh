@@ -24,7 +24,8 @@ need_cargo_deb() {
   fi
 }
 
-# package_linux OUTDIR PROFILE: both .debs and the AppImage into OUTDIR from
+# package_linux OUTDIR PROFILE [debs]: both .debs and the AppImage (with
+# "debs": the .debs alone) into OUTDIR from
 # the binaries cargo built with PROFILE in $CARGO_TARGET_DIR (set by
 # lib/release-env.sh, which also sets FERNSICHT_VERSION and
 # SOURCE_DATE_EPOCH):
@@ -37,7 +38,7 @@ need_cargo_deb() {
 # temporary target folder (under $TMPDIR; the build's own files stay as they
 # are) and through the same cargo-deb and AppImage steps.
 package_linux() {
-  local out="$1" profile="$2" tmp f rc=0 bindir
+  local out="$1" profile="$2" only="${3:-}" tmp f rc=0 bindir
   case "$profile" in
     release) bindir="$CARGO_TARGET_DIR/release" ;;
     dev) bindir="$CARGO_TARGET_DIR/debug" ;;
@@ -56,7 +57,8 @@ package_linux() {
   (cd "$repo_root" &&
     CARGO_TARGET_DIR="$tmp" cargo deb -p fernsicht --no-build --no-strip --output "$out/" >/dev/null &&
     CARGO_TARGET_DIR="$tmp" cargo deb -p fernsicht-net --no-build --no-strip --output "$out/" >/dev/null &&
-    "$installer_dir/appimage/build-appimage.sh" "$tmp/release/fernsicht" "$out/Fernsicht-$FERNSICHT_VERSION-x86_64.AppImage") || rc=$?
+    { [ "$only" = debs ] ||
+      "$installer_dir/appimage/build-appimage.sh" "$tmp/release/fernsicht" "$out/Fernsicht-$FERNSICHT_VERSION-x86_64.AppImage"; }) || rc=$?
   rm -rf "$tmp"
   return $rc
 }
