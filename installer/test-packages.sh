@@ -435,6 +435,12 @@ check_unit_syscalls() {
     sleep 0.1
   done
   [ -n "$addr" ] || fail "relay under strace did not start"
+  # The relay is strace's child: it is what gets stopped (strace only
+  # detaches on a signal and would leave the relay running).
+  local rpid
+  rpid="$(pgrep -P "$spid" | head -n 1)"
+  [ -n "$rpid" ] || fail "no relay process under strace $spid"
+  track_pid "$rpid"
   local app="$work/app-deb/usr/bin/fernsicht" hlog="$work/strace-host.log"
   [ -x "$app" ] || dpkg-deb -x "$app_deb" "$work/app-deb"
   DISPLAY=":$DISPLAY_NUM" "$app" host --headless --relay "$addr" --accept view </dev/null >"$hlog" 2>&1 &
@@ -450,7 +456,7 @@ check_unit_syscalls() {
   timeout 60 "$app" view "$number" --relay "$addr" --headless --name test --frames 1 </dev/null >"$work/strace-view.log" 2>&1 ||
     fail "viewer did not receive a picture through the relay: $(tail -n 5 "$work/strace-view.log")"
   stop "$hpid"
-  stop "$spid"
+  stop "$rpid"
   wait "$spid" 2>/dev/null || true
   local used allowed denied
   used="$(sed -nE 's/^[0-9]+ +([a-z0-9_]+)\(.*/\1/p' "$trace" | sort -u)"
