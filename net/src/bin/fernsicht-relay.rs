@@ -13,7 +13,7 @@ use std::path::PathBuf;
 /// numbers, pairs viewers with hosts and forwards their frames; it never
 /// holds a session key and cannot read or alter a session.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(name = "fernsicht-relay", version, about)]
 struct Args {
     /// Address and port to listen on; repeat for more. Every port serves
     /// TLS and WebSocket-over-TLS. Addresses after the first that cannot be
