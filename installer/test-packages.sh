@@ -355,6 +355,7 @@ check_relay_deb() {
   contents="$(dpkg-deb --contents "$relay_deb")"
   grep -q ' ./usr/bin/fernsicht-relay$' <<<"$contents" || fail "relay .deb lacks usr/bin/fernsicht-relay"
   grep -q ' ./etc/default/fernsicht-relay$' <<<"$contents" || fail "relay .deb lacks etc/default/fernsicht-relay"
+  grep -q ' ./etc/fernsicht-relay/relay.toml$' <<<"$contents" || fail "relay .deb lacks etc/fernsicht-relay/relay.toml"
   grep -q -- '-> \|net-bench' <<<"$contents" && fail "relay .deb carries net-bench or a link: $contents"
   unit="$(grep -oE '\./(usr/)?lib/systemd/system/fernsicht-relay\.service$' <<<"$contents")" ||
     fail "relay .deb has no fernsicht-relay.service under lib/systemd/system: $contents"
@@ -363,6 +364,7 @@ check_relay_deb() {
   mkdir -p "$ctl"
   dpkg-deb -e "$relay_deb" "$ctl"
   grep -qx '/etc/default/fernsicht-relay' "$ctl/conffiles" || fail "/etc/default/fernsicht-relay is no conffile"
+  grep -qx '/etc/fernsicht-relay/relay.toml' "$ctl/conffiles" || fail "/etc/fernsicht-relay/relay.toml is no conffile"
   grep -q 'deb-systemd-helper' "$ctl/postinst" || fail "postinst does not enable the unit"
   grep -q 'deb-systemd-invoke' "$ctl/postinst" || fail "postinst does not start the unit"
   grep -q 'deb-systemd-helper purge' "$ctl/postrm" || fail "postrm does not forget the unit on purge"
@@ -741,7 +743,7 @@ check_relay_installed() {
   # The relay as the unit starts it (no systemd in a chroot): it listens,
   # and ends cleanly on the unit's KillSignal (SIGINT).
   in_root mkdir -p /var/lib/fernsicht-relay
-  chroot "$debian_root" /usr/bin/fernsicht-relay --listen 127.0.0.1:0 --data /var/lib/fernsicht-relay >"$work/root-relay.log" 2>&1 &
+  chroot "$debian_root" /usr/bin/fernsicht-relay --config /etc/fernsicht-relay/relay.toml --listen 127.0.0.1:0 --data /var/lib/fernsicht-relay >"$work/root-relay.log" 2>&1 &
   local rpid=$!
   track_pid "$rpid"
   for _ in $(seq 100); do grep -q '^listening on' "$work/root-relay.log" && break; sleep 0.1; done

@@ -1,5 +1,6 @@
 //! The `fernsicht-relay` binary as a real process: start-up line, numbers
-//! that survive a crash, and a clear error when its store is taken.
+//! that survive a crash, a clear error when its store is taken, and its
+//! settings from the command line, the environment and a file.
 #![allow(clippy::unwrap_used)] // integration tests: a failed step is a failed test
 
 use fernsicht_net::SessionNumber;
@@ -27,39 +28,59 @@ impl Drop for RelayProcess {
 }
 
 fn start(data: &Path) -> RelayProcess {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fernsicht-relay"))
-        .args(["--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fernsicht-relay"));
+    cmd.args(["--listen", "127.0.0.1:0", "--data"]).arg(data);
+    spawn(cmd).0
+}
+
+/// Starts the relay and reads its start-up lines: the address, then maybe
+/// the metrics endpoint, then the certificate. Returns the metrics address
+/// too, if there is one.
+fn spawn(mut cmd: Command) -> (RelayProcess, Option<String>) {
+    let mut child = cmd
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let mut cert = String::new();
-    out.read_line(&mut cert).unwrap();
-    let fingerprint = cert
-        .trim()
-        .strip_prefix("certificate ")
-        .unwrap_or_else(|| panic!("unexpected second line: {cert:?}"))
-        .parse()
-        .unwrap();
+    let mut next = || {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        line.trim().to_owned()
+    };
+    let line = next();
     let addr = line
-        .trim()
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
         .parse()
         .unwrap();
-    RelayProcess {
-        child,
-        addr,
-        fingerprint,
+    let mut cert = next();
+    let mut metrics = None;
+    if let Some(m) = cert.strip_prefix("metrics on http://") {
+        metrics = Some(m.trim_end_matches("/metrics").to_owned());
+        cert = next();
     }
+    let fingerprint = cert
+        .strip_prefix("certificate ")
+        .unwrap_or_else(|| panic!("unexpected line: {cert:?}"))
+        .parse()
+        .unwrap();
+    (
+        RelayProcess {
+            child,
+            addr,
+            fingerprint,
+        },
+        metrics,
+    )
 }
 
-/// Registers one host and returns its number.
-async fn register(relay: &RelayProcess) -> SessionNumber {
+async fn link(
+    relay: &RelayProcess,
+) -> (
+    FrameReader<tokio::io::ReadHalf<fernsicht_net::transport::BoxStream>>,
+    FrameWriter<tokio::io::WriteHalf<fernsicht_net::transport::BoxStream>>,
+) {
     let options = ConnectOptions {
         trust: RelayTrust::Pinned(relay.fingerprint),
         fallback_ports: Vec::new(),
@@ -67,7 +88,33 @@ async fn register(relay: &RelayProcess) -> SessionNumber {
     };
     let link = connect_relay(&relay.addr.into(), &options).await.unwrap();
     let (r, w) = tokio::io::split(link.stream);
-    let (mut r, mut w) = (FrameReader::new(r), FrameWriter::new(w));
+    (FrameReader::new(r), FrameWriter::new(w))
+}
+
+/// A viewer's join: the relay's first answer, and the link to keep it.
+async fn join(relay: &RelayProcess, number: SessionNumber) -> (RelayEvent, impl Drop) {
+    let (mut r, mut w) = link(relay).await;
+    w.write_frame(
+        &ClientRequest::Join {
+            protocol: RELAY_PROTOCOL,
+            number,
+        }
+        .to_frame(),
+    )
+    .await
+    .unwrap();
+    let event = RelayEvent::from_frame(&r.read_frame().await.unwrap().unwrap()).unwrap();
+    (event, Box::new((r, w)))
+}
+
+/// Registers one host and returns its number.
+async fn register(relay: &RelayProcess) -> SessionNumber {
+    register_and_stay(relay).await.0
+}
+
+/// Registers one host and keeps its link open.
+async fn register_and_stay(relay: &RelayProcess) -> (SessionNumber, impl Drop) {
+    let (mut r, mut w) = link(relay).await;
     w.write_frame(
         &ClientRequest::Register {
             protocol: RELAY_PROTOCOL,
@@ -80,7 +127,7 @@ async fn register(relay: &RelayProcess) -> SessionNumber {
     let RelayEvent::Registered { number } = event else {
         panic!("{event:?}")
     };
-    number
+    (number, Box::new((r, w)))
 }
 
 #[tokio::test]
@@ -112,4 +159,99 @@ async fn a_second_relay_on_the_same_data_refuses_to_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("starting the relay"), "{err}");
     assert!(err.contains(&dir.path().display().to_string()), "{err}");
+}
+
+#[tokio::test]
+async fn settings_come_from_the_command_line_then_the_environment_then_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("relay.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "# a settings file as an operator writes it\n\
+             listen = [\"127.0.0.1:9\"]\n\
+             data = \"{}\"\n\
+             max-viewers = 5\n\
+             metrics = \"127.0.0.1:0\"\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fernsicht-relay"));
+    cmd.arg("--config")
+        .arg(&file)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("FERNSICHT_RELAY_MAX_VIEWERS", "1");
+    let (relay, metrics) = spawn(cmd);
+    // The command line's address, the file's metrics and data directory.
+    assert_ne!(relay.addr.port(), 9);
+    assert!(metrics.is_some(), "metrics endpoint from the file");
+    assert!(data.join("numbers.redb").exists());
+    // The environment's one viewer per session beats the file's five.
+    let (number, _host) = register_and_stay(&relay).await;
+    let (first, _keep) = join(&relay, number).await;
+    assert!(matches!(first, RelayEvent::Joined { .. }), "{first:?}");
+    let (second, _keep2) = join(&relay, number).await;
+    assert!(
+        matches!(
+            second,
+            RelayEvent::Refused {
+                reason: fernsicht_net::control::JoinRefusal::SessionFull
+            }
+        ),
+        "{second:?}"
+    );
+}
+
+#[test]
+fn a_wrong_key_in_the_settings_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("relay.toml");
+    std::fs::write(&file, "max-viewers = 4\nmax_viewer = 3\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fernsicht-relay"))
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("max_viewer"), "{err}");
+    assert!(err.contains(&file.display().to_string()), "{err}");
+}
+
+#[test]
+fn help_documents_every_setting_and_its_environment_variable() {
+    let out = Command::new(env!("CARGO_BIN_EXE_fernsicht-relay"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for option in [
+        "config",
+        "listen",
+        "cert",
+        "key",
+        "name",
+        "data",
+        "max-viewers",
+        "store-session-mib",
+        "store-total-mib",
+        "store-files",
+        "retention-days",
+        "metrics",
+        "log-format",
+    ] {
+        assert!(
+            help.contains(&format!("--{option}")),
+            "--{option} missing:\n{help}"
+        );
+        let env = format!(
+            "FERNSICHT_RELAY_{}",
+            option.to_uppercase().replace('-', "_")
+        );
+        assert!(help.contains(&env), "{env} missing:\n{help}");
+    }
+    assert!(help.contains("records"), "the records command:\n{help}");
 }

@@ -82,6 +82,21 @@ impl Proc {
         self.stdin.flush().unwrap();
     }
 
+    /// Asks the process to stop (SIGINT, as Ctrl-C would), waits for it, and
+    /// returns every line it wrote, those already read included.
+    pub fn interrupt(&mut self) -> Vec<String> {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let code = self.exit_code();
+        // Both reader threads end at end of file, closing the channel.
+        while let Ok(line) = self.lines.recv_timeout(WAIT) {
+            self.seen.push(line);
+        }
+        assert_eq!(code, 0, "did not stop cleanly: {:#?}", self.seen);
+        self.seen.clone()
+    }
+
     /// Waits for the process to exit on its own.
     pub fn exit_code(&mut self) -> i32 {
         let deadline = Instant::now() + WAIT;

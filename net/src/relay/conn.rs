@@ -3,6 +3,7 @@
 
 use super::hub::{AddViewerError, Peer, ResumeToken, Session};
 use super::outbox::{Overflow, spawn_writer};
+use super::records::Role;
 use super::{Shared, Stats, hub_lock};
 use crate::control::{ClientRequest, JoinRefusal, LeaveReason, RELAY_PROTOCOL, RelayEvent};
 use crate::frame::{ChannelId, Frame, FrameType, Header};
@@ -157,7 +158,7 @@ async fn host<R: AsyncRead + Unpin>(
     Stats::add(&shared.stats.sessions_total, 1);
     me.outbox.event(&RelayEvent::Registered { number });
     me.outbox.event(&RelayEvent::ResumeToken { token });
-    tracing::info!(%addr, session = %number, "host registered");
+    tracing::info!(session = %number, "host registered");
     serve_host(shared, session, reader, me, addr).await;
 }
 
@@ -192,6 +193,7 @@ async fn serve_host<R: AsyncRead + Unpin>(
     addr: SocketAddr,
 ) {
     let number = session.number;
+    let _visit = shared.records.visit(addr.ip(), number, Role::Host);
     let end = loop {
         let (header, raw) = match next_frame(shared, &mut reader, &me.cancel).await {
             Ok(f) => f,
@@ -239,7 +241,7 @@ async fn serve_host<R: AsyncRead + Unpin>(
     if may_resume(shared, &end)
         && let Some(generation) = session.host_away(me.id)
     {
-        tracing::info!(%addr, session = %number, "host connection dropped; keeping its place");
+        tracing::info!(session = %number, "host connection dropped; keeping its place");
         let (shared, session) = (shared.clone(), session.clone());
         tokio::spawn(async move {
             tokio::time::sleep(shared.config.resume_grace).await;
@@ -280,7 +282,7 @@ async fn serve_host<R: AsyncRead + Unpin>(
     if let Some(reason) = host_reason {
         me.close(reason);
     }
-    tracing::info!(%addr, session = %number, "session ended");
+    tracing::info!(session = %number, "session ended");
 }
 
 async fn viewer<R: AsyncRead + Unpin>(
@@ -307,7 +309,7 @@ async fn viewer<R: AsyncRead + Unpin>(
         me.outbox.event(&RelayEvent::Refused {
             reason: JoinRefusal::NoSuchSession,
         });
-        tracing::info!(%addr, "join to an unknown number refused");
+        tracing::info!("join to an unknown number refused");
         return;
     };
     hub_lock(&shared.backoff).success(addr.ip());
@@ -328,7 +330,7 @@ async fn viewer<R: AsyncRead + Unpin>(
     Stats::add(&shared.stats.viewers_total, 1);
     me.outbox.event(&RelayEvent::Joined { channel });
     me.outbox.event(&RelayEvent::ResumeToken { token });
-    tracing::info!(%addr, session = %number, channel, "viewer joined");
+    tracing::info!(session = %number, channel, "viewer joined");
     serve_viewer(shared, session, channel, reader, me, addr).await;
 }
 
@@ -342,6 +344,7 @@ async fn serve_viewer<R: AsyncRead + Unpin>(
     addr: SocketAddr,
 ) {
     let number = session.number;
+    let _visit = shared.records.visit(addr.ip(), number, Role::Viewer);
     let end = loop {
         let (header, raw) = match next_frame(shared, &mut reader, &me.cancel).await {
             Ok(f) => f,
@@ -389,7 +392,7 @@ async fn serve_viewer<R: AsyncRead + Unpin>(
     if may_resume(shared, &end)
         && let Some(generation) = session.viewer_away(channel, me.id)
     {
-        tracing::info!(%addr, session = %number, channel, "viewer connection dropped; keeping its place");
+        tracing::info!(session = %number, channel, "viewer connection dropped; keeping its place");
         let (shared, session) = (shared.clone(), session.clone());
         let reason = if matches!(end, End::TimedOut) {
             LeaveReason::TimedOut
@@ -418,7 +421,7 @@ async fn serve_viewer<R: AsyncRead + Unpin>(
         }
     };
     session.remove_viewer(channel, reason);
-    tracing::info!(%addr, session = %number, channel, %reason, "viewer left");
+    tracing::info!(session = %number, channel, %reason, "viewer left");
 }
 
 /// Hands a file-store request to the store off the async threads (it reads
@@ -484,12 +487,12 @@ async fn resume<R: AsyncRead + Unpin>(
         me.outbox.event(&RelayEvent::Refused {
             reason: JoinRefusal::NoSuchSession,
         });
-        tracing::info!(%addr, "resume refused");
+        tracing::info!("resume refused");
         return;
     };
     hub_lock(&shared.backoff).success(addr.ip());
     me.outbox.event(&RelayEvent::Resumed);
-    tracing::info!(%addr, session = %number, channel, "resumed");
+    tracing::info!(session = %number, channel, "resumed");
     if channel == 0 {
         serve_host(shared, session, reader, me, addr).await;
     } else {

@@ -318,6 +318,14 @@ impl Hub {
         lock(&self.sessions).len()
     }
 
+    /// Viewers connected to all sessions together.
+    pub fn viewers(&self) -> usize {
+        lock(&self.sessions)
+            .values()
+            .map(|s| s.viewer_count())
+            .sum()
+    }
+
     /// Every session, for shutdown.
     pub fn drain(&self) -> Vec<Arc<Session>> {
         lock(&self.sessions).drain().map(|(_, s)| s).collect()

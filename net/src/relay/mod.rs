@@ -10,14 +10,17 @@ pub mod clock;
 mod conn;
 pub mod files;
 mod hub;
+mod metrics;
 pub mod numbers;
 mod outbox;
+pub mod records;
 
 use crate::tls::{Fingerprint, RelayIdentity, TlsError};
 use backoff::JoinBackoff;
 use clock::{Clock, SystemClock};
 use hub::Hub;
 use numbers::{NumberStore, StoreError};
+use records::{RecordError, Records};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,6 +70,11 @@ pub struct RelayConfig {
     pub clock: Arc<dyn Clock>,
     /// Bounds of the encrypted file store (`DATA/files`).
     pub store: files::StoreLimits,
+    /// How long participant records (IP address, session number, start
+    /// and end) are kept; zero keeps none at all.
+    pub retention: Duration,
+    /// Where to serve Prometheus metrics (`GET /metrics`); none by default.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl RelayConfig {
@@ -83,6 +91,8 @@ impl RelayConfig {
             resume_grace: Duration::from_secs(30),
             clock: Arc::new(SystemClock),
             store: files::StoreLimits::default(),
+            retention: records::DEFAULT_RETENTION,
+            metrics: None,
         }
     }
 }
@@ -104,6 +114,8 @@ pub enum RelayError {
     Store(#[from] StoreError),
     #[error("the relay's TLS certificate")]
     Tls(#[from] TlsError),
+    #[error(transparent)]
+    Records(#[from] RecordError),
 }
 
 /// Counters a relay keeps about itself (never about content).
@@ -132,6 +144,7 @@ pub(crate) struct Shared {
     store: Mutex<NumberStore>,
     backoff: Mutex<JoinBackoff>,
     files: files::FileStore,
+    records: Records,
     stats: Arc<Stats>,
     shutdown: CancellationToken,
 }
@@ -139,6 +152,7 @@ pub(crate) struct Shared {
 /// A bound relay, ready to run.
 pub struct Relay {
     listeners: Vec<TcpListener>,
+    metrics: Option<TcpListener>,
     acceptor: TlsAcceptor,
     fingerprint: Fingerprint,
     shared: Arc<Shared>,
@@ -168,6 +182,11 @@ impl Relay {
                 source,
             }
         })?;
+        let records = Records::start(
+            &config.data_dir.join("records.redb"),
+            config.retention,
+            config.clock.clone(),
+        )?;
         let identity = match &config.tls {
             TlsSource::SelfSigned { names } => {
                 RelayIdentity::load_or_create(&config.data_dir, names)?
@@ -188,8 +207,17 @@ impl Relay {
                 Err(e) => tracing::warn!(%addr, error = %e, "not listening on this address"),
             }
         }
+        let metrics = match config.metrics {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| RelayError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
         Ok(Relay {
             listeners,
+            metrics,
             acceptor,
             fingerprint: identity.fingerprint(),
             shared: Arc::new(Shared {
@@ -198,6 +226,7 @@ impl Relay {
                 store: Mutex::new(store),
                 backoff: Mutex::new(JoinBackoff::new()),
                 files,
+                records,
                 stats: Arc::new(Stats::default()),
                 shutdown: CancellationToken::new(),
             }),
@@ -220,6 +249,11 @@ impl Relay {
             .collect()
     }
 
+    /// Where the metrics endpoint listens, if it does.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// What clients pin.
     pub fn fingerprint(&self) -> Fingerprint {
         self.fingerprint
@@ -235,6 +269,7 @@ impl Relay {
         let addr = self.local_addr();
         let addrs = self.local_addrs();
         let fingerprint = self.fingerprint;
+        let metrics = self.metrics_addr();
         let stats = self.stats();
         let shutdown = self.shared.shutdown.clone();
         let shared = self.shared.clone();
@@ -242,6 +277,7 @@ impl Relay {
         RelayHandle {
             addr,
             addrs,
+            metrics,
             fingerprint,
             stats,
             shutdown,
@@ -256,6 +292,10 @@ impl Relay {
         let mut accepting = tokio::task::JoinSet::new();
         for listener in self.listeners {
             accepting.spawn(accept_loop(listener, self.acceptor.clone(), shared.clone()));
+        }
+        if let Some(listener) = self.metrics {
+            let registry = Arc::new(metrics::registry(&shared));
+            accepting.spawn(metrics::serve(listener, registry));
         }
         let mut stale_sweep = tokio::time::interval(Duration::from_secs(600));
         loop {
@@ -315,6 +355,8 @@ pub struct RelayHandle {
     pub addr: SocketAddr,
     /// Every listening address.
     pub addrs: Vec<SocketAddr>,
+    /// Where the metrics endpoint listens, if it does.
+    pub metrics: Option<SocketAddr>,
     /// What clients pin.
     pub fingerprint: Fingerprint,
     pub stats: Arc<Stats>,
@@ -327,6 +369,11 @@ impl RelayHandle {
     /// Live sessions right now.
     pub fn sessions(&self) -> usize {
         self.shared.hub.len()
+    }
+
+    /// What the relay remembers about participants.
+    pub fn records(&self) -> &Records {
+        &self.shared.records
     }
 
     /// Bytes parked in the file store by all sessions.
