@@ -128,6 +128,9 @@ impl RelayProcess {
     }
 }
 
+/// Bytes a host may have sent that its viewer has not read yet.
+const WINDOW: u64 = 8 << 20;
+
 type Reader = FrameReader<ReadHalf<BoxStream>>;
 type Writer = FrameWriter<WriteHalf<BoxStream>>;
 
@@ -205,9 +208,15 @@ async fn drive(
     let channel = pair.channel;
     let (hr, mut hw) = pair.host;
     let (mut vr, mut vw) = pair.viewer;
+    // Bytes the viewer has read: the sender keeps at most WINDOW in flight,
+    // as the real session's flow control does; without it a flat-out host
+    // overruns its viewer and the relay drops that viewer as too slow.
+    let read = Arc::new(AtomicU64::new(0));
     let sender = {
         let stop = stop.clone();
+        let read = read.clone();
         async move {
+            let mut sent = 0u64;
             let mut seq = 0u64;
             let mut tick = (rate > 0).then(|| {
                 let mut t = tokio::time::interval(Duration::from_secs(1) / rate);
@@ -219,8 +228,12 @@ async fn drive(
                 if let Some(t) = &mut tick {
                     t.tick().await;
                 }
+                while sent.saturating_sub(read.load(Ordering::Relaxed)) > WINDOW {
+                    tokio::time::sleep(Duration::from_micros(200)).await;
+                }
                 payload[..8].copy_from_slice(&stamp(base).to_le_bytes());
                 seq += 1;
+                sent += payload.len() as u64;
                 let frame =
                     Frame::new(FrameType::Sealed, ChannelId(channel), seq, payload.clone())?;
                 hw.write_frame(&frame).await?;
@@ -256,6 +269,7 @@ async fn drive(
                     let delay = stamp(base).saturating_sub(sent) / 1000;
                     tally.delays_us.push(u32::try_from(delay).unwrap_or(u32::MAX));
                     tally.bytes += frame.payload.len() as u64;
+                    read.fetch_add(frame.payload.len() as u64, Ordering::Relaxed);
                 }
             }
         }
