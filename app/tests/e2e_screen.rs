@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{App, blocking, relay};
+use common::{App, Relayed, blocking, relay};
 use fernsicht_capture::quality::psnr_plane;
 use fernsicht_capture::testing::{Painter, Xvfb, test_pattern};
 use std::path::Path;
@@ -25,25 +25,8 @@ fn screen_with_pattern() -> (Xvfb, Vec<u8>) {
 }
 
 /// Starts `fernsicht host` sharing `display`; returns it and its number.
-fn host(relay: &str, pin: &str, display: &str, accept: &str) -> (App, String) {
-    let mut host = App::start_with_env(
-        &[
-            "host",
-            "--relay",
-            relay,
-            "--relay-pin",
-            pin,
-            "--headless",
-            "--accept",
-            accept,
-        ],
-        &[("DISPLAY", display)],
-    );
-    let number = host
-        .expect("session ")
-        .trim_start_matches("session ")
-        .to_owned();
-    (host, number)
+fn host(relayed: &Relayed, display: &str, accept: &str) -> (App, String) {
+    relayed.host_with_env(&["--accept", accept], &[("DISPLAY", display)])
 }
 
 fn pointer(display: &str) -> (i32, i32) {
@@ -78,29 +61,24 @@ fn wait_for_file(path: &Path, want: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_host_screen_arrives_at_the_viewer_with_psnr_over_35_db() {
     let (relay, _dir) = relay().await;
-    let addr = relay.addr.to_string();
-    let pin = relay.fingerprint.to_string();
+    let relayed = Relayed::of(&relay);
     blocking(move || {
         let (xvfb, pattern) = screen_with_pattern();
-        let (mut host, number) = host(&addr, &pin, xvfb.display(), "control");
+        let (mut host, number) = host(&relayed, xvfb.display(), "control");
         let out = tempfile::tempdir().unwrap();
         let shot = out.path().join("screen.png");
         let record = out.path().join("stream.h264");
-        let mut viewer = App::start(&[
-            "view",
+        let mut viewer = relayed.view(
             &number,
-            "--relay",
-            &addr,
-            "--relay-pin",
-            &pin,
-            "--headless",
-            "--frames",
-            "1",
-            "--screenshot",
-            shot.to_str().unwrap(),
-            "--record",
-            record.to_str().unwrap(),
-        ]);
+            &[
+                "--frames",
+                "1",
+                "--screenshot",
+                shot.to_str().unwrap(),
+                "--record",
+                record.to_str().unwrap(),
+            ],
+        );
         viewer.expect("connected e2e aes-256-gcm");
         assert_eq!(
             viewer.expect("display 0 "),
@@ -143,8 +121,7 @@ async fn the_host_screen_arrives_at_the_viewer_with_psnr_over_35_db() {
 #[tokio::test(flavor = "multi_thread")]
 async fn scripted_clicks_and_typing_reach_the_host_x_server() {
     let (relay, _dir) = relay().await;
-    let addr = relay.addr.to_string();
-    let pin = relay.fingerprint.to_string();
+    let relayed = Relayed::of(&relay);
     blocking(move || {
         let (xvfb, _) = screen_with_pattern();
         let out = tempfile::tempdir().unwrap();
@@ -166,16 +143,14 @@ async fn scripted_clicks_and_typing_reach_the_host_x_server() {
             .output()
             .unwrap();
         assert!(found.status.success(), "xterm did not appear");
-        let (mut host, number) = host(&addr, &pin, xvfb.display(), "control");
+        let (mut host, number) = host(&relayed, xvfb.display(), "control");
         let script = out.path().join("script.txt");
         std::fs::write(
             &script,
             "move 60 40\nclick left\ntype Grüße aus Fernsicht\nkey enter\nwait-frames 1\nmove 517 301\n",
         )
         .unwrap();
-        let mut viewer = App::start(&[
-            "view", &number, "--relay", &addr, "--relay-pin", &pin, "--headless", "--script", script.to_str().unwrap(),
-        ]);
+        let mut viewer = relayed.view(&number, &["--script", script.to_str().unwrap()]);
         viewer.expect("allowed control");
         assert_eq!(viewer.exit_code(), 0);
         assert_eq!(wait_for_file(&typed, "Grüße aus Fernsicht\n"), "Grüße aus Fernsicht\n");
@@ -195,26 +170,15 @@ async fn scripted_clicks_and_typing_reach_the_host_x_server() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_view_only_viewer_cannot_move_the_pointer() {
     let (relay, _dir) = relay().await;
-    let addr = relay.addr.to_string();
-    let pin = relay.fingerprint.to_string();
+    let relayed = Relayed::of(&relay);
     blocking(move || {
         let (xvfb, _) = screen_with_pattern();
         let before = pointer(xvfb.display());
-        let (_host, number) = host(&addr, &pin, xvfb.display(), "view");
+        let (_host, number) = host(&relayed, xvfb.display(), "view");
         let out = tempfile::tempdir().unwrap();
         let script = out.path().join("script.txt");
         std::fs::write(&script, "move 5 7\nclick left\ntype x\nwait-frames 1\n").unwrap();
-        let mut viewer = App::start(&[
-            "view",
-            &number,
-            "--relay",
-            &addr,
-            "--relay-pin",
-            &pin,
-            "--headless",
-            "--script",
-            script.to_str().unwrap(),
-        ]);
+        let mut viewer = relayed.view(&number, &["--script", script.to_str().unwrap()]);
         viewer.expect("allowed view-only");
         assert_eq!(viewer.exit_code(), 0);
         std::thread::sleep(Duration::from_millis(300));
@@ -227,22 +191,13 @@ async fn a_view_only_viewer_cannot_move_the_pointer() {
 #[tokio::test(flavor = "multi_thread")]
 async fn removing_a_viewer_stops_its_stream_and_the_relay_forgets_it() {
     let (relay, _dir) = relay().await;
-    let addr = relay.addr.to_string();
-    let pin = relay.fingerprint.to_string();
+    let relayed = Relayed::of(&relay);
     let relay = std::sync::Arc::new(relay);
     let r = relay.clone();
     blocking(move || {
         let (xvfb, _) = screen_with_pattern();
-        let (mut host, number) = host(&addr, &pin, xvfb.display(), "control");
-        let mut viewer = App::start(&[
-            "view",
-            &number,
-            "--relay",
-            &addr,
-            "--relay-pin",
-            &pin,
-            "--headless",
-        ]);
+        let (mut host, number) = host(&relayed, xvfb.display(), "control");
+        let mut viewer = relayed.view(&number, &[]);
         viewer.expect("allowed control");
         host.expect("connected #1");
         let n: fernsicht_net::SessionNumber = number.parse().unwrap();

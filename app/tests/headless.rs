@@ -4,41 +4,19 @@
 
 mod common;
 
-use common::{App, blocking, relay};
+use common::{App, Relayed, blocking, relay};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn host_and_two_viewers_chat_through_the_cli() {
     let (relay, _dir) = relay().await;
-    let addr = relay.addr.to_string();
-    let pin = relay.fingerprint.to_string();
+    let relayed = Relayed::of(&relay);
     blocking(move || {
-        let mut host = App::start(&[
-            "host",
-            "--relay",
-            &addr,
-            "--relay-pin",
-            &pin,
-            "--headless",
-            "--accept",
-            "ask",
-        ]);
-        let number = host.expect("session ");
-        let number = number.trim_start_matches("session ").to_owned();
+        let (mut host, number) = relayed.host(&["--accept", "ask"]);
         assert_eq!(number.len(), 5, "{number}");
 
         let mut viewers = Vec::new();
         for (name, answer, permission) in [("Ada", "c", "control"), ("Bo", "v", "view-only")] {
-            let mut v = App::start(&[
-                "view",
-                &number,
-                "--relay",
-                &addr,
-                "--relay-pin",
-                &pin,
-                "--headless",
-                "--name",
-                name,
-            ]);
+            let mut v = relayed.view(&number, &["--name", name]);
             let code = v.expect("code ").trim_start_matches("code ").to_owned();
             assert_eq!(code.len(), 6);
             let request = host.expect("viewer ");
@@ -77,15 +55,15 @@ async fn host_and_two_viewers_chat_through_the_cli() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wrong_number_is_a_clear_error() {
     let (relay, _dir) = relay().await;
-    let addr = relay.addr.to_string();
-    let pin = relay.fingerprint.to_string();
+    let relayed = Relayed::of(&relay);
     blocking(move || {
-        let mut v = App::start(&["view", "12345", "--relay", &addr, "--relay-pin", &pin, "--headless"]);
+        let mut v = relayed.view("12345", &[]);
         let line = v.expect("error: ");
         assert_eq!(
             line,
             format!(
-                "error: joining session 12345 via {addr}: the relay refused: there is no session with this number (it may have ended)"
+                "error: joining session 12345 via {}: the relay refused: there is no session with this number (it may have ended)",
+                relayed.addr
             )
         );
         assert_eq!(v.exit_code(), 2);
@@ -100,35 +78,11 @@ async fn a_wrong_number_is_a_clear_error() {
 #[tokio::test(flavor = "multi_thread")]
 async fn passwords_must_match() {
     let (relay, _dir) = relay().await;
-    let addr = relay.addr.to_string();
-    let pin = relay.fingerprint.to_string();
+    let relayed = Relayed::of(&relay);
     blocking(move || {
-        let mut host = App::start(&[
-            "host",
-            "--relay",
-            &addr,
-            "--relay-pin",
-            &pin,
-            "--headless",
-            "--accept",
-            "control",
-            "--password",
-            "geheim",
-        ]);
-        let number = host
-            .expect("session ")
-            .trim_start_matches("session ")
-            .to_owned();
+        let (mut host, number) = relayed.host(&["--accept", "control", "--password", "geheim"]);
 
-        let mut v = App::start(&[
-            "view",
-            &number,
-            "--relay",
-            &addr,
-            "--relay-pin",
-            &pin,
-            "--headless",
-        ]);
+        let mut v = relayed.view(&number, &[]);
         let line = v.expect("error: ");
         assert!(
             line.contains("this session is protected by a password"),
@@ -138,33 +92,13 @@ async fn passwords_must_match() {
         let line = host.expect("handshake failed #1");
         assert!(line.contains("the session needs a password"), "{line}");
 
-        let mut v = App::start(&[
-            "view",
-            &number,
-            "--relay",
-            &addr,
-            "--relay-pin",
-            &pin,
-            "--headless",
-            "--password",
-            "falsch",
-        ]);
+        let mut v = relayed.view(&number, &["--password", "falsch"]);
         let line = v.expect("ended: ");
         assert!(line.contains("key confirmation failed"), "{line}");
         let line = host.expect("handshake failed #2");
         assert!(line.contains("key confirmation failed"), "{line}");
 
-        let mut v = App::start(&[
-            "view",
-            &number,
-            "--relay",
-            &addr,
-            "--relay-pin",
-            &pin,
-            "--headless",
-            "--password",
-            "geheim",
-        ]);
+        let mut v = relayed.view(&number, &["--password", "geheim"]);
         v.expect("connected e2e aes-256-gcm");
         v.expect("allowed control");
     })

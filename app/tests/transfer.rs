@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{App, blocking, relay};
+use common::{Relayed, blocking, relay};
 use fernsicht_capture::testing::{Painter, Xvfb};
 use rand::{RngCore, SeedableRng};
 use std::path::Path;
@@ -42,8 +42,7 @@ fn field(line: &str, key: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_200_mib_file_and_a_folder_tree_arrive_bit_identical_through_the_relay() {
     let (relay, _dir) = relay().await;
-    let addr = relay.addr.to_string();
-    let pin = relay.fingerprint.to_string();
+    let relayed = Relayed::of(&relay);
     blocking(move || {
         let src = tempfile::tempdir().unwrap();
         let inbox = tempfile::tempdir().unwrap();
@@ -57,37 +56,23 @@ async fn a_200_mib_file_and_a_folder_tree_arrive_bit_identical_through_the_relay
                 10 + i as u64,
             );
         }
-        let mut host = App::start(&[
-            "host",
-            "--relay",
-            &addr,
-            "--relay-pin",
-            &pin,
-            "--headless",
+        let (mut host, number) = relayed.host(&[
             "--no-direct",
             "--accept",
             "view",
             "--inbox",
             inbox.path().to_str().unwrap(),
         ]);
-        let number = host
-            .expect("session ")
-            .trim_start_matches("session ")
-            .to_owned();
-        let mut viewer = App::start(&[
-            "view",
+        let mut viewer = relayed.view(
             &number,
-            "--relay",
-            &addr,
-            "--relay-pin",
-            &pin,
-            "--headless",
-            "--no-direct",
-            "--send",
-            big.to_str().unwrap(),
-            "--send",
-            src.path().join("tree").to_str().unwrap(),
-        ]);
+            &[
+                "--no-direct",
+                "--send",
+                big.to_str().unwrap(),
+                "--send",
+                src.path().join("tree").to_str().unwrap(),
+            ],
+        );
         // --inbox: taken without asking.
         let started = host.expect("transfer started ");
         assert!(started.ends_with("receive resumed 0 bytes"), "{started}");
@@ -124,45 +109,22 @@ async fn a_200_mib_file_and_a_folder_tree_arrive_bit_identical_through_the_relay
 #[tokio::test(flavor = "multi_thread")]
 async fn a_helper_killed_mid_transfer_sends_only_the_missing_chunks_when_it_sends_again() {
     let (relay, _dir) = relay().await;
-    let addr = relay.addr.to_string();
-    let pin = relay.fingerprint.to_string();
+    let relayed = Relayed::of(&relay);
     blocking(move || {
         let src = tempfile::tempdir().unwrap();
         let inbox = tempfile::tempdir().unwrap();
         let big = src.path().join("big.bin");
         random_file(&big, 128 << 20, 6);
         let total_chunks = (128 << 20) / (256 << 10);
-        let mut host = App::start(&[
-            "host",
-            "--relay",
-            &addr,
-            "--relay-pin",
-            &pin,
-            "--headless",
+        let (mut host, number) = relayed.host(&[
             "--no-direct",
             "--accept",
             "view",
             "--inbox",
             inbox.path().to_str().unwrap(),
         ]);
-        let number = host
-            .expect("session ")
-            .trim_start_matches("session ")
-            .to_owned();
-        let send = |number: &str| {
-            App::start(&[
-                "view",
-                number,
-                "--relay",
-                &addr,
-                "--relay-pin",
-                &pin,
-                "--headless",
-                "--no-direct",
-                "--send",
-                big.to_str().unwrap(),
-            ])
-        };
+        let send =
+            |number: &str| relayed.view(number, &["--no-direct", "--send", big.to_str().unwrap()]);
         let first = send(&number);
         // Killed (SIGKILL: no goodbye) once part of the file is at the host.
         loop {
@@ -214,8 +176,7 @@ async fn a_helper_killed_mid_transfer_sends_only_the_missing_chunks_when_it_send
 #[tokio::test(flavor = "multi_thread")]
 async fn files_the_host_sends_or_parks_reach_the_viewer_and_offers_without_a_folder_are_declined() {
     let (relay, _dir) = relay().await;
-    let addr = relay.addr.to_string();
-    let pin = relay.fingerprint.to_string();
+    let relayed = Relayed::of(&relay);
     blocking(move || {
         let src = tempfile::tempdir().unwrap();
         let downloads = tempfile::tempdir().unwrap();
@@ -223,33 +184,15 @@ async fn files_the_host_sends_or_parks_reach_the_viewer_and_offers_without_a_fol
         random_file(&src.path().join("setup.exe"), 1_500_000, 4);
         // Already there: must not be overwritten.
         std::fs::write(downloads.path().join("report.pdf"), b"mine").unwrap();
-        let mut host = App::start(&[
-            "host",
-            "--relay",
-            &addr,
-            "--relay-pin",
-            &pin,
-            "--headless",
-            "--no-direct",
-            "--accept",
-            "view",
-        ]);
-        let number = host
-            .expect("session ")
-            .trim_start_matches("session ")
-            .to_owned();
-        let mut viewer = App::start(&[
-            "view",
+        let (mut host, number) = relayed.host(&["--no-direct", "--accept", "view"]);
+        let mut viewer = relayed.view(
             &number,
-            "--relay",
-            &addr,
-            "--relay-pin",
-            &pin,
-            "--headless",
-            "--no-direct",
-            "--save-to",
-            downloads.path().to_str().unwrap(),
-        ]);
+            &[
+                "--no-direct",
+                "--save-to",
+                downloads.path().to_str().unwrap(),
+            ],
+        );
         viewer.expect("allowed ");
         host.expect("connected #1");
         host.type_line(&format!(
@@ -287,18 +230,14 @@ async fn files_the_host_sends_or_parks_reach_the_viewer_and_offers_without_a_fol
         );
 
         // A host without --inbox declines, and says so on both sides.
-        let mut sender = App::start(&[
-            "view",
+        let mut sender = relayed.view(
             &number,
-            "--relay",
-            &addr,
-            "--relay-pin",
-            &pin,
-            "--headless",
-            "--no-direct",
-            "--send",
-            src.path().join("setup.exe").to_str().unwrap(),
-        ]);
+            &[
+                "--no-direct",
+                "--send",
+                src.path().join("setup.exe").to_str().unwrap(),
+            ],
+        );
         host.expect("transfer offered ");
         assert!(host.expect("transfer declined ").contains("--inbox"));
         let failed = sender.expect("transfer failed ");
@@ -314,8 +253,7 @@ async fn files_the_host_sends_or_parks_reach_the_viewer_and_offers_without_a_fol
 #[tokio::test(flavor = "multi_thread")]
 async fn the_picture_keeps_flowing_while_a_large_file_goes_the_same_way() {
     let (relay, _dir) = relay().await;
-    let addr = relay.addr.to_string();
-    let pin = relay.fingerprint.to_string();
+    let relayed = Relayed::of(&relay);
     blocking(move || {
         let xvfb = Xvfb::start(640, 480).unwrap();
         let src = tempfile::tempdir().unwrap();
@@ -340,36 +278,18 @@ async fn the_picture_keeps_flowing_while_a_large_file_goes_the_same_way() {
                 }
             })
         };
-        let mut host = App::start_with_env(
-            &[
-                "host",
-                "--relay",
-                &addr,
-                "--relay-pin",
-                &pin,
-                "--headless",
-                "--no-direct",
-                "--accept",
-                "view",
-            ],
+        let (mut host, number) = relayed.host_with_env(
+            &["--no-direct", "--accept", "view"],
             &[("DISPLAY", xvfb.display())],
         );
-        let number = host
-            .expect("session ")
-            .trim_start_matches("session ")
-            .to_owned();
-        let mut viewer = App::start(&[
-            "view",
+        let mut viewer = relayed.view(
             &number,
-            "--relay",
-            &addr,
-            "--relay-pin",
-            &pin,
-            "--headless",
-            "--no-direct",
-            "--save-to",
-            downloads.path().to_str().unwrap(),
-        ]);
+            &[
+                "--no-direct",
+                "--save-to",
+                downloads.path().to_str().unwrap(),
+            ],
+        );
         viewer.expect("display 0 ");
         host.expect("connected #1");
         // Pictures flow before the transfer starts.

@@ -41,6 +41,57 @@ impl DerefMut for App {
     }
 }
 
+/// How the app processes reach a test's relay (`--relay ADDR --relay-pin
+/// PIN`), and the host and viewer commands that use it.
+#[derive(Clone)]
+pub struct Relayed {
+    pub addr: String,
+    pub pin: String,
+}
+
+impl Relayed {
+    pub fn of(relay: &RelayHandle) -> Relayed {
+        Relayed {
+            addr: relay.addr.to_string(),
+            pin: relay.fingerprint.to_string(),
+        }
+    }
+
+    fn args<'a>(&'a self, head: &[&'a str], rest: &[&'a str]) -> Vec<&'a str> {
+        let mut args = head.to_vec();
+        args.extend([
+            "--relay",
+            &self.addr,
+            "--relay-pin",
+            &self.pin,
+            "--headless",
+        ]);
+        args.extend(rest);
+        args
+    }
+
+    /// `fernsicht host --headless` on this relay with `args`; returns it
+    /// with the session number it printed.
+    pub fn host(&self, args: &[&str]) -> (App, String) {
+        self.host_with_env(args, &[])
+    }
+
+    /// As [`Relayed::host`], with extra environment (e.g. the display).
+    pub fn host_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> (App, String) {
+        let mut host = App::start_with_env(&self.args(&["host"], args), env);
+        let number = host
+            .expect("session ")
+            .trim_start_matches("session ")
+            .to_owned();
+        (host, number)
+    }
+
+    /// `fernsicht view NUMBER --headless` on this relay with `args`.
+    pub fn view(&self, number: &str, args: &[&str]) -> App {
+        App::start(&self.args(&["view", number], args))
+    }
+}
+
 pub async fn relay() -> (RelayHandle, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = RelayConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().into());
