@@ -4,6 +4,7 @@
 use anyhow::Context;
 use clap::Parser;
 use fernsicht_net::relay::files::StoreLimits;
+use fernsicht_net::relay::rendezvous::RendezvousAt;
 use fernsicht_net::relay::{DEFAULT_PORT, Relay, RelayConfig, TlsSource};
 use std::io::Write;
 use std::net::SocketAddr;
@@ -59,6 +60,20 @@ struct Args {
     /// Most files one session may park at once.
     #[arg(long, env = "FERNSICHT_RELAY_STORE_FILES", default_value_t = StoreLimits::default().files_per_session)]
     store_files: u32,
+
+    /// UDP address where hosts and viewers learn their public address for
+    /// hole punching, or `off`. Default: the first listen address (4663/udp).
+    #[arg(long, env = "FERNSICHT_RELAY_RENDEZVOUS", value_parser = parse_rendezvous)]
+    rendezvous: Option<RendezvousAt>,
+}
+
+fn parse_rendezvous(s: &str) -> Result<RendezvousAt, String> {
+    if s == "off" {
+        return Ok(RendezvousAt::Off);
+    }
+    s.parse()
+        .map(RendezvousAt::At)
+        .map_err(|e| format!("expected an address like 0.0.0.0:4663, or off: {e}"))
 }
 
 fn main() -> std::process::ExitCode {
@@ -104,6 +119,7 @@ async fn run() -> anyhow::Result<()> {
         per_relay: args.store_total_mib.saturating_mul(1 << 20),
         files_per_session: args.store_files,
     };
+    config.rendezvous = args.rendezvous.unwrap_or(RendezvousAt::MainPort);
     config.tls = match (args.cert, args.key) {
         (Some(cert), Some(key)) => TlsSource::Files { cert, key },
         _ => TlsSource::SelfSigned { names: args.name },
@@ -115,6 +131,9 @@ async fn run() -> anyhow::Result<()> {
     println!("listening on {}", relay.local_addr());
     for extra in relay.local_addrs().iter().skip(1) {
         println!("also listening on {extra}");
+    }
+    if let Some(udp) = relay.rendezvous_addr() {
+        println!("rendezvous on {udp}/udp");
     }
     println!("certificate {}", relay.fingerprint());
     std::io::stdout().flush()?;

@@ -12,6 +12,7 @@ pub mod files;
 mod hub;
 pub mod numbers;
 mod outbox;
+pub mod rendezvous;
 
 use crate::tls::{Fingerprint, RelayIdentity, TlsError};
 use backoff::JoinBackoff;
@@ -67,6 +68,8 @@ pub struct RelayConfig {
     pub clock: Arc<dyn Clock>,
     /// Bounds of the encrypted file store (`DATA/files`).
     pub store: files::StoreLimits,
+    /// Where the UDP rendezvous for hole punching answers.
+    pub rendezvous: rendezvous::RendezvousAt,
 }
 
 impl RelayConfig {
@@ -83,6 +86,7 @@ impl RelayConfig {
             resume_grace: Duration::from_secs(30),
             clock: Arc::new(SystemClock),
             store: files::StoreLimits::default(),
+            rendezvous: rendezvous::RendezvousAt::MainPort,
         }
     }
 }
@@ -139,6 +143,8 @@ pub(crate) struct Shared {
 /// A bound relay, ready to run.
 pub struct Relay {
     listeners: Vec<TcpListener>,
+    /// The rendezvous socket, if it could be bound.
+    udp: Option<tokio::net::UdpSocket>,
     acceptor: TlsAcceptor,
     fingerprint: Fingerprint,
     shared: Arc<Shared>,
@@ -188,8 +194,10 @@ impl Relay {
                 Err(e) => tracing::warn!(%addr, error = %e, "not listening on this address"),
             }
         }
+        let udp = rendezvous::bind(config.rendezvous, &listeners).await;
         Ok(Relay {
             listeners,
+            udp,
             acceptor,
             fingerprint: identity.fingerprint(),
             shared: Arc::new(Shared {
@@ -225,6 +233,11 @@ impl Relay {
         self.fingerprint
     }
 
+    /// Where the UDP rendezvous answers, if it runs.
+    pub fn rendezvous_addr(&self) -> Option<SocketAddr> {
+        self.udp.as_ref().and_then(|u| u.local_addr().ok())
+    }
+
     pub fn stats(&self) -> Arc<Stats> {
         self.shared.stats.clone()
     }
@@ -256,6 +269,9 @@ impl Relay {
         let mut accepting = tokio::task::JoinSet::new();
         for listener in self.listeners {
             accepting.spawn(accept_loop(listener, self.acceptor.clone(), shared.clone()));
+        }
+        if let Some(udp) = self.udp {
+            accepting.spawn(rendezvous::serve(udp, shared.shutdown.clone()));
         }
         let mut stale_sweep = tokio::time::interval(Duration::from_secs(600));
         loop {
