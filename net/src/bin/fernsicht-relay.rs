@@ -132,10 +132,10 @@ async fn run() -> anyhow::Result<()> {
     for extra in relay.local_addrs().iter().skip(1) {
         println!("also listening on {extra}");
     }
+    println!("certificate {}", relay.fingerprint());
     if let Some(udp) = relay.rendezvous_addr() {
         println!("rendezvous on {udp}/udp");
     }
-    println!("certificate {}", relay.fingerprint());
     std::io::stdout().flush()?;
     let handle = relay.spawn();
     tokio::signal::ctrl_c().await?;
