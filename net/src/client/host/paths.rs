@@ -145,9 +145,11 @@ impl Host {
             direct.open();
         }
         link.direct = Some(direct);
+        // Its endpoint stops punching; a QUIC path keeps its own socket.
+        self.punches.remove(&ch);
         self.emit(HostEvent::ViewerPath {
             viewer: ch,
-            path: SessionPath::Direct(accepted.peer),
+            path: SessionPath::of(accepted.kind, accepted.peer),
         });
         Ok(Flow::Continue)
     }
