@@ -133,8 +133,10 @@ async fn run() -> anyhow::Result<()> {
         println!("also listening on {extra}");
     }
     println!("certificate {}", relay.fingerprint());
+    // On the log, not stdout: scripts read the two lines above and may
+    // close the pipe after them.
     if let Some(udp) = relay.rendezvous_addr() {
-        println!("rendezvous on {udp}/udp");
+        tracing::info!("UDP rendezvous on {udp}");
     }
     std::io::stdout().flush()?;
     let handle = relay.spawn();
