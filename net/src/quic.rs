@@ -194,7 +194,7 @@ impl QuicStream {
         QuicStream {
             send,
             recv,
-            connection: connection,
+            connection,
             endpoint,
         }
     }
