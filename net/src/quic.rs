@@ -168,11 +168,17 @@ impl ServerCertVerifier for HostPin {
     }
 }
 
+type Acked =
+    Pin<Box<dyn Future<Output = Result<Option<quinn::VarInt>, quinn::StoppedError>> + Send + Sync>>;
+
 /// One QUIC stream as a byte stream, holding its connection and endpoint:
 /// the endpoint's socket lives as long as the path does.
 pub struct QuicStream {
     send: quinn::SendStream,
     recv: quinn::RecvStream,
+    /// Set by the first `poll_shutdown`: the peer's acknowledgement of
+    /// everything we wrote.
+    acked: Option<Acked>,
     connection: quinn::Connection,
     endpoint: quinn::Endpoint,
 }
@@ -194,6 +200,7 @@ impl QuicStream {
         QuicStream {
             send,
             recv,
+            acked: None,
             connection,
             endpoint,
         }
@@ -240,7 +247,20 @@ impl AsyncWrite for QuicStream {
         Pin::new(&mut self.send).poll_flush(cx)
     }
 
+    /// Finishes the stream and waits until the peer has acknowledged all of
+    /// it: quinn's own shutdown returns at once, and a process that exits
+    /// right after would take its last frames (the goodbye) with it.
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.send).poll_shutdown(cx)
+        let this = &mut *self;
+        let acked = this.acked.get_or_insert_with(|| {
+            // Already finished (or reset) is fine: wait for what was sent.
+            let _ = this.send.finish();
+            Box::pin(this.send.stopped())
+        });
+        match acked.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(_)) => Poll::Ready(Ok(())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(std::io::Error::other(e))),
+        }
     }
 }
