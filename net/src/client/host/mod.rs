@@ -437,7 +437,8 @@ impl Host {
                     error: crate::error_chain(&e),
                 });
             }
-            Err(ViewerFailure::Stream(e)) => {
+            // Mid-frame the viewer's state is spent: it cannot fall back.
+            Err(ViewerFailure::Stream(e) | ViewerFailure::DirectBroke(e)) => {
                 self.drop_viewer(ch, None).await?;
                 self.emit(HostEvent::ViewerLeft {
                     viewer: ch,

@@ -265,15 +265,7 @@ impl Viewer {
                     Ok(Flow::Stop(SessionEnd::Relay(self.closing.map_or(crate::control::LeaveReason::Left, |c| c.0))))
                 }
                 Some(news) = dialed.recv() => self.on_path_news(news).await,
-                Some((_, read)) = path_reads.recv() => match read {
-                    Ok(Some(frame)) if frame.header.frame_type == FrameType::Sealed => self.on_frame(frame).await,
-                    Ok(Some(_)) => Err(ClientError::PeerProtocol("the host sent a foreign frame on the direct path".into())),
-                    Ok(None) => Ok(Flow::Stop(match self.closing {
-                        Some((reason, _)) => SessionEnd::Relay(reason),
-                        None => SessionEnd::Failed("the direct connection to the host closed".into()),
-                    })),
-                    Err(e) => Ok(Flow::Stop(SessionEnd::Failed(format!("the direct connection to the host broke: {}", crate::error_chain(&e))))),
-                },
+                Some((_, read)) = path_reads.recv() => self.on_path_read(read).await,
             };
             match flow {
                 Ok(Flow::Continue) => {}
@@ -551,6 +543,8 @@ impl Viewer {
             let step = ResumeMsg::from_frame(&frame);
             let result = match step {
                 Some(ResumeMsg::Hello { nonce }) => {
+                    // The host left our direct path for the relay.
+                    self.fall_back("the host went back to the relay");
                     let answer = link.resume.answer(nonce, link.opener.next_seq());
                     self.writer.send_owned(answer).await
                 }

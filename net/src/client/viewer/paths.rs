@@ -4,7 +4,8 @@
 //! handshake through meanwhile but proves the path key (which makes the
 //! host take that path) only once the TCP dial has failed. Whichever path
 //! is proven first carries the session; if neither works within a few
-//! seconds, it stays relayed.
+//! seconds, it stays relayed. A direct path that breaks later sends the
+//! session back to the relay (see `Host::fall_back`).
 
 use super::*;
 use crate::direct::DirectKind;
@@ -222,5 +223,67 @@ impl Viewer {
             }
         }
         Ok(Flow::Continue)
+    }
+
+    /// A frame, the end, or a failure of the direct path.
+    pub(super) async fn on_path_read(
+        &mut self,
+        read: Result<Option<crate::frame::Frame>, crate::transport::TransportError>,
+    ) -> Result<Flow, ClientError> {
+        if !self.direct_up() {
+            // Read before we left the path; the resume sends it again.
+            return Ok(Flow::Continue);
+        }
+        let (why, closed) = match read {
+            Ok(Some(frame)) if frame.header.frame_type == FrameType::Sealed => {
+                return self.on_frame(frame).await;
+            }
+            Ok(Some(_)) => {
+                return Err(ClientError::PeerProtocol(
+                    "the host sent a foreign frame on the direct path".into(),
+                ));
+            }
+            Ok(None) => ("the direct connection to the host closed".to_owned(), true),
+            Err(e) => (
+                format!(
+                    "the direct connection to the host broke: {}",
+                    crate::error_chain(&e)
+                ),
+                false,
+            ),
+        };
+        // The relay already closed the session: nothing to go back to.
+        if let Some((reason, _)) = self.closing {
+            return Ok(Flow::Stop(if closed {
+                SessionEnd::Relay(reason)
+            } else {
+                SessionEnd::Failed(why)
+            }));
+        }
+        self.fall_back(&why);
+        // Hold everything until the host has asked us, on the relay, to
+        // prove that we still hold the keys (see `Host::fall_back`); tell
+        // it, in case the break only shows on our side.
+        if let Some(State::Waiting(link) | State::Allowed(link)) = &mut self.state
+            && link.resume.resuming.is_none()
+        {
+            link.resume.resuming = Some(Phase::Away);
+        }
+        self.writer
+            .send_owned(ResumeMsg::PathLost.to_frame(self.channel))
+            .await?;
+        Ok(Flow::Continue)
+    }
+
+    /// Leaves a broken (or abandoned) direct path for the relay; dropping
+    /// it closes our end, so a host that has not noticed hears it too.
+    pub(super) fn fall_back(&mut self, why: &str) {
+        if !self.direct_up() {
+            return;
+        }
+        tracing::info!("{why}; back to the relay");
+        self.direct = Direct::None;
+        self.host_switched = false;
+        self.emit(ViewerEvent::Path(SessionPath::Relayed));
     }
 }
