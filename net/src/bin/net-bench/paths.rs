@@ -224,13 +224,11 @@ where
         let frame = &frames[i % frames.len()];
         let start = Instant::now();
         host_writer.write_raw(frame).await?;
-        let (_, there) = viewer_reader
-            .read_raw()
+        let there = read_data(viewer_reader)
             .await?
             .context("the viewer's side closed")?;
         viewer_writer.write_raw(&there).await?;
-        let (_, back) = host_reader
-            .read_raw()
+        let back = read_data(host_reader)
             .await?
             .context("the host's side closed")?;
         times.push(start.elapsed());
@@ -264,14 +262,34 @@ pub(crate) async fn direct_round_trips(key: &ViewerKey, count: usize) -> Result<
     .await
 }
 
+/// The next frame that is not the relay's own (a resume token, a ping),
+/// as wire bytes; `None` at the end of the stream.
+pub(crate) async fn read_data<R: AsyncRead + Unpin>(
+    reader: &mut FrameReader<R>,
+) -> Result<Option<Vec<u8>>> {
+    loop {
+        match reader.read_raw().await? {
+            Some((header, _)) if header.frame_type == fernsicht_net::FrameType::Control => {}
+            other => return Ok(other.map(|(_, raw)| raw)),
+        }
+    }
+}
+
+/// The relay's next event, past the resume token it hands out (which a
+/// bench that never reconnects does not need).
 pub(crate) async fn relay_event<R: AsyncRead + Unpin>(
     reader: &mut FrameReader<R>,
 ) -> Result<RelayEvent> {
-    let frame = tokio::time::timeout(Duration::from_secs(10), reader.read_frame())
-        .await
-        .context("the relay did not answer within 10 s")??
-        .context("the relay closed the connection")?;
-    Ok(RelayEvent::from_frame(&frame)?)
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), reader.read_frame())
+            .await
+            .context("the relay did not answer within 10 s")??
+            .context("the relay closed the connection")?;
+        match RelayEvent::from_frame(&frame)? {
+            RelayEvent::ResumeToken { .. } => {}
+            event => return Ok(event),
+        }
+    }
 }
 
 /// Sends `frames` round and round until [`STREAM_BYTES`] are out, never more
@@ -305,7 +323,7 @@ where
     });
     let mut received = 0u64;
     while received < STREAM_BYTES {
-        let Some((_, raw)) = reader.read_raw().await? else {
+        let Some(raw) = read_data(&mut reader).await? else {
             bail!("the stream ended after {received} bytes");
         };
         received += raw.len() as u64;
