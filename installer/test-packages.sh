@@ -200,6 +200,13 @@ start_xvfb() {
   track_pid $!
   read -r -t 20 DISPLAY_NUM <"$fifo" || die "Xvfb did not start (see $work/xvfb.log)"
   rm -f "$fifo"
+  # Until a client really gets through: on a loaded machine the app once
+  # found the new server refusing its connection.
+  for _ in $(seq 100); do
+    DISPLAY=":$DISPLAY_NUM" xdotool getdisplaygeometry >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  die "Xvfb on :$DISPLAY_NUM accepts no client (see $work/xvfb.log)"
 }
 
 # start_relay BINARY: a relay on a free loopback port; sets RELAY_ADDR.

@@ -18,8 +18,12 @@
 //! ```
 //!
 //! Then sealed frames of that one viewer's channel, both ways.
+//!
+//! A QUIC path made by hole punching ([`crate::punch`]) runs the same
+//! exchange on its first bidirectional stream, after a 4-byte opener.
 
 use crate::frame::ChannelId;
+use crate::transport::BoxStream;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
@@ -29,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 use thiserror::Error;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use zeroize::Zeroizing;
@@ -55,6 +59,12 @@ impl std::fmt::Debug for PathKey {
 }
 
 impl PathKey {
+    /// A key from raw bytes. Sessions derive theirs from the handshake;
+    /// this is for benchmarks and tests that set up a path on its own.
+    pub fn from_bytes(bytes: [u8; 32]) -> PathKey {
+        PathKey(Zeroizing::new(bytes))
+    }
+
     fn mac(&self, role: &[u8], challenge: &[u8; 32], channel: ChannelId) -> [u8; 32] {
         self.mac_parts(&[role, challenge, &channel.0.to_be_bytes()])
     }
@@ -83,6 +93,9 @@ pub struct DirectOptions {
     /// Addresses to offer. `None`: every non-loopback address of this
     /// machine's interfaces.
     pub advertise: Option<Vec<IpAddr>>,
+    /// Also offer a QUIC path through a hole punched with the relay's
+    /// help, for viewers that cannot reach these addresses.
+    pub punch: bool,
 }
 
 impl Default for DirectOptions {
@@ -90,6 +103,7 @@ impl Default for DirectOptions {
         DirectOptions {
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, DIRECT_PORT)),
             advertise: None,
+            punch: true,
         }
     }
 }
@@ -169,12 +183,32 @@ impl Registry {
     }
 }
 
+/// What carries a direct path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirectKind {
+    /// A TCP connection to the host's listener (same network, or a host
+    /// reachable from outside).
+    Tcp,
+    /// A QUIC connection through a hole punched in both NATs.
+    Quic,
+}
+
 /// An authenticated direct connection, ready for sealed frames.
-#[derive(Debug)]
 pub struct Accepted {
     pub channel: ChannelId,
-    pub stream: TcpStream,
+    pub stream: BoxStream,
     pub peer: SocketAddr,
+    pub kind: DirectKind,
+}
+
+impl std::fmt::Debug for Accepted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Accepted")
+            .field("channel", &self.channel)
+            .field("peer", &self.peer)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The host's listener for direct connections.
@@ -249,10 +283,12 @@ impl DirectListener {
                 tokio::spawn(async move {
                     match tokio::time::timeout(PROOF_TIMEOUT, answer(stream, &registry)).await {
                         Ok(Ok((channel, stream))) => {
+                            let _ = stream.set_nodelay(true);
                             let _ = accepted.send(Accepted {
                                 channel,
-                                stream,
+                                stream: Box::new(stream),
                                 peer,
+                                kind: DirectKind::Tcp,
                             });
                         }
                         Ok(Err(e)) => tracing::debug!("direct connection from {peer}: {e}"),
@@ -266,7 +302,7 @@ impl DirectListener {
 
 /// Every address of this machine's interfaces that a peer could reach,
 /// loopback excluded.
-fn interface_addresses(with_v6: bool) -> Vec<IpAddr> {
+pub(crate) fn interface_addresses(with_v6: bool) -> Vec<IpAddr> {
     let mut ips: Vec<IpAddr> = if_addrs::get_if_addrs()
         .unwrap_or_default()
         .into_iter()
@@ -284,10 +320,10 @@ fn interface_addresses(with_v6: bool) -> Vec<IpAddr> {
 }
 
 /// The host's side of the proof on one incoming connection.
-async fn answer(
-    mut stream: TcpStream,
+pub(crate) async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     registry: &Registry,
-) -> Result<(ChannelId, TcpStream), DirectError> {
+) -> Result<(ChannelId, S), DirectError> {
     let mut challenge = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut challenge);
     let mut greeting = [0u8; 36];
@@ -312,7 +348,7 @@ async fn answer(
     stream
         .write_all(&key.mac(HOST_ROLE, &challenge, channel))
         .await?;
-    stream.set_nodelay(true)?;
+    stream.flush().await?;
     Ok((channel, stream))
 }
 
@@ -352,7 +388,17 @@ async fn prove(
     channel: ChannelId,
     key: &PathKey,
 ) -> Result<TcpStream, DirectError> {
-    let mut stream = TcpStream::connect(addr).await?;
+    let stream = prove_on(TcpStream::connect(addr).await?, channel, key).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// The viewer's side of the proof on a connected stream.
+pub(crate) async fn prove_on<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    channel: ChannelId,
+    key: &PathKey,
+) -> Result<S, DirectError> {
     let mut greeting = [0u8; 36];
     stream.read_exact(&mut greeting).await?;
     if &greeting[..4] != MAGIC {
@@ -364,12 +410,12 @@ async fn prove(
     proof[..2].copy_from_slice(&channel.0.to_be_bytes());
     proof[2..].copy_from_slice(&key.mac(VIEWER_ROLE, &challenge, channel));
     stream.write_all(&proof).await?;
+    stream.flush().await?;
     let mut theirs = [0u8; 32];
     stream.read_exact(&mut theirs).await?;
     if !bool::from(key.mac(HOST_ROLE, &challenge, channel).ct_eq(&theirs)) {
         return Err(DirectError::BadProof);
     }
-    stream.set_nodelay(true)?;
     Ok(stream)
 }
 
@@ -385,6 +431,7 @@ mod tests {
         let l = DirectListener::bind(&DirectOptions {
             listen: "127.0.0.1:0".parse().unwrap(),
             advertise: None,
+            punch: false,
         })
         .await
         .unwrap();
@@ -405,6 +452,7 @@ mod tests {
         assert_eq!(at, addr);
         let got = accepted.recv().await.unwrap();
         assert_eq!(got.channel, ChannelId(7));
+        assert_eq!(got.kind, DirectKind::Tcp);
         let mut host_side = got.stream;
         stream.write_all(b"over the direct path").await.unwrap();
         let mut buf = [0u8; 20];

@@ -14,6 +14,8 @@ pub mod direct;
 pub mod frame;
 pub mod handshake;
 pub mod number;
+pub mod punch;
+pub mod quic;
 pub mod record;
 
 pub use frame::{ChannelId, Frame, FrameError, FrameType};

@@ -112,6 +112,11 @@ pub enum Message {
     /// Either way: file transfer (offers, chunks, acknowledgements) and,
     /// host → viewer, files parked in the relay's store.
     Transfer(crate::transfer::TransferMsg),
+    /// Host → viewer: the host's UDP candidates and QUIC certificate for a
+    /// path punched through both NATs (see [`crate::punch`]).
+    PunchOffer(crate::punch::PunchOffer),
+    /// Viewer → host: the viewer's UDP candidates; both sides punch now.
+    PunchAnswer(crate::punch::PunchAnswer),
 }
 
 /// One encoded picture.
@@ -197,6 +202,12 @@ impl Message {
             Message::StreamInfo { encoder } => label(encoder),
             Message::DirectOffer { addrs } if addrs.len() > crate::direct::MAX_CANDIDATES => {
                 Err(MessageError::Malformed("too many direct addresses".into()))
+            }
+            Message::PunchOffer(crate::punch::PunchOffer { addrs, .. })
+            | Message::PunchAnswer(crate::punch::PunchAnswer { addrs, .. })
+                if addrs.len() > crate::direct::MAX_CANDIDATES =>
+            {
+                Err(MessageError::Malformed("too many UDP addresses".into()))
             }
             Message::Transfer(t) => t
                 .check_bounds()

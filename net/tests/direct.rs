@@ -22,6 +22,7 @@ async fn direct_host(relay: &TestRelay) -> HostSession {
         direct: Some(DirectOptions {
             listen: "127.0.0.1:0".parse().unwrap(),
             advertise: None,
+            punch: true,
         }),
     })
     .await

@@ -242,6 +242,7 @@ fn help_documents_every_setting_and_its_environment_variable() {
         "retention-days",
         "metrics",
         "log-format",
+        "rendezvous",
     ] {
         assert!(
             help.contains(&format!("--{option}")),

@@ -755,6 +755,7 @@ async fn files_go_both_ways_over_a_direct_path_and_the_store_still_works() {
         Some(DirectOptions {
             listen: "127.0.0.1:0".parse().unwrap(),
             advertise: None,
+            punch: true,
         }),
     )
     .await;

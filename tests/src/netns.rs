@@ -17,7 +17,16 @@ pub struct Netns {
 /// Only what the machine truly lacks counts: not being root, or a kernel
 /// that refuses namespaces. A missing tool is a set-up error instead, since
 /// `scripts/setup-debian.sh` installs them.
+///
+/// Checked once per test process: tests running in parallel would
+/// otherwise race for the probe namespace's name and one would wrongly
+/// conclude that namespaces are refused.
 pub fn unavailable() -> Option<String> {
+    static ANSWER: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    ANSWER.get_or_init(probe).clone()
+}
+
+fn probe() -> Option<String> {
     // /proc/self belongs to the process's effective user.
     let euid = std::fs::metadata("/proc/self")
         .map(|m| m.uid())

@@ -193,6 +193,26 @@ fn through_a_password_proxy_when_only_web_traffic_gets_out() {
     assert!(net.inside.nft_counter("relay-port") > 0);
     assert!(net.inside.nft_counter("proxy") > 0);
 
+    // The direct connection breaks (the firewall starts resetting it):
+    // both sides go back to the relay on their own, the helper proves the
+    // keys there, and the chat goes on with nothing lost.
+    net.inside.nft(&format!(
+        "table inet cut {{
+           chain out {{
+             type filter hook output priority 0; policy accept;
+             ip daddr {CLIENT_IP} tcp dport 4663 tcp flags & rst == 0 counter reject with tcp reset comment \"cut\"
+             ip saddr {CLIENT_IP} tcp sport 4663 tcp flags & rst == 0 counter reject with tcp reset
+           }}
+         }}"
+    ));
+    host.type_line("nach dem Schnitt");
+    assert_eq!(host.expect("path #1 "), "path #1 relayed");
+    assert_eq!(viewer.expect("path "), "path relayed");
+    viewer.expect("host: nach dem Schnitt");
+    viewer.type_line("wieder über das Relais");
+    host.expect("#1 Ada: wieder über das Relais");
+    assert!(net.inside.nft_counter("cut") > 0);
+
     // A wrong proxy password is named as such, at once, not as a timeout
     // (tinyproxy answers 401 where the standard says 407; both count).
     let wrong = format!("http://fern:falsch@{RELAY_IP}:{PROXY_PORT}");

@@ -39,6 +39,9 @@ pub enum LinkKind {
     Relayed,
     /// Host and viewer talk directly.
     Direct,
+    /// Host and viewer talk directly over QUIC, through a hole punched in
+    /// the NATs between them.
+    DirectQuic,
 }
 
 impl LinkKind {
@@ -46,6 +49,7 @@ impl LinkKind {
         match path {
             fernsicht_net::client::SessionPath::Relayed => LinkKind::Relayed,
             fernsicht_net::client::SessionPath::Direct(_) => LinkKind::Direct,
+            fernsicht_net::client::SessionPath::DirectQuic(_) => LinkKind::DirectQuic,
         }
     }
 }
@@ -55,6 +59,7 @@ impl std::fmt::Display for LinkKind {
         f.write_str(match self {
             LinkKind::Relayed => "relayed",
             LinkKind::Direct => "direct",
+            LinkKind::DirectQuic => "direct (QUIC)",
         })
     }
 }

@@ -60,6 +60,7 @@ pub async fn run(args: HostArgs) -> anyhow::Result<ExitCode> {
     config.direct = (!args.no_direct).then(|| fernsicht_net::direct::DirectOptions {
         listen: std::net::SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, args.direct_port)),
         advertise: None,
+        punch: true,
     });
     let mut engine = HostEngine::start(config, &tokio::runtime::Handle::current(), Arc::new(|| {}));
 

@@ -380,6 +380,9 @@ pub fn host_panel_ui(ui: &mut egui::Ui, host: &mut HostScreen) {
                 } else {
                     ui.label(v.link.to_string()).on_hover_text(match v.link {
                         LinkKind::Direct => "Connected directly, not through the relay",
+                        LinkKind::DirectQuic => {
+                            "Connected directly through both routers (QUIC), not through the relay"
+                        }
                         LinkKind::Relayed => "Through the relay (it cannot read anything)",
                     });
                 }

@@ -4,9 +4,8 @@
 
 use super::link::LinkWriter;
 use crate::frame::{ChannelId, Frame};
-use crate::transport::{FrameReader, TransportError};
+use crate::transport::{BoxStream, FrameReader, TransportError};
 use std::net::SocketAddr;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
 /// Which way a viewer's session runs, for the status bar.
@@ -14,8 +13,20 @@ use tokio::sync::{mpsc, oneshot};
 pub enum SessionPath {
     /// Through the relay.
     Relayed,
-    /// Straight to the other side's address.
+    /// Straight to the other side's address over TCP.
     Direct(SocketAddr),
+    /// Straight to the other side's (public) address over QUIC, through a
+    /// hole punched in the NATs between.
+    DirectQuic(SocketAddr),
+}
+
+impl SessionPath {
+    pub(super) fn of(kind: crate::direct::DirectKind, peer: SocketAddr) -> SessionPath {
+        match kind {
+            crate::direct::DirectKind::Tcp => SessionPath::Direct(peer),
+            crate::direct::DirectKind::Quic => SessionPath::DirectQuic(peer),
+        }
+    }
 }
 
 impl std::fmt::Display for SessionPath {
@@ -23,6 +34,7 @@ impl std::fmt::Display for SessionPath {
         match self {
             SessionPath::Relayed => f.write_str("relayed"),
             SessionPath::Direct(addr) => write!(f, "direct {addr}"),
+            SessionPath::DirectQuic(addr) => write!(f, "direct (QUIC) {addr}"),
         }
     }
 }
@@ -56,8 +68,8 @@ impl Drop for AbortOnDrop {
 }
 
 impl DirectPath {
-    pub fn new(stream: TcpStream, channel: ChannelId, out: mpsc::Sender<PathRead>) -> DirectPath {
-        let (read, write) = stream.into_split();
+    pub fn new(stream: BoxStream, channel: ChannelId, out: mpsc::Sender<PathRead>) -> DirectPath {
+        let (read, write) = tokio::io::split(stream);
         let (go, gate) = oneshot::channel::<()>();
         let reader = tokio::spawn(async move {
             // Dropped without opening: the path was never used.

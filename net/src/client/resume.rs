@@ -65,6 +65,10 @@ pub(super) enum ResumeMsg {
         next_seq: u64,
         mac: [u8; 32],
     },
+    /// Viewer → host: our direct path broke; start the exchange on the
+    /// relay. Unauthenticated, like a dropped link: all it can do is send
+    /// the session back to the relay, where the exchange above decides.
+    PathLost,
 }
 
 impl ResumeMsg {

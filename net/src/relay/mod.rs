@@ -14,6 +14,7 @@ mod metrics;
 pub mod numbers;
 mod outbox;
 pub mod records;
+pub mod rendezvous;
 
 use crate::tls::{Fingerprint, RelayIdentity, TlsError};
 use backoff::JoinBackoff;
@@ -75,6 +76,8 @@ pub struct RelayConfig {
     pub retention: Duration,
     /// Where to serve Prometheus metrics (`GET /metrics`); none by default.
     pub metrics: Option<SocketAddr>,
+    /// Where the UDP rendezvous for hole punching answers.
+    pub rendezvous: rendezvous::RendezvousAt,
 }
 
 impl RelayConfig {
@@ -93,6 +96,7 @@ impl RelayConfig {
             store: files::StoreLimits::default(),
             retention: records::DEFAULT_RETENTION,
             metrics: None,
+            rendezvous: rendezvous::RendezvousAt::MainPort,
         }
     }
 }
@@ -153,6 +157,8 @@ pub(crate) struct Shared {
 pub struct Relay {
     listeners: Vec<TcpListener>,
     metrics: Option<TcpListener>,
+    /// The rendezvous socket, if it could be bound.
+    udp: Option<tokio::net::UdpSocket>,
     acceptor: TlsAcceptor,
     fingerprint: Fingerprint,
     shared: Arc<Shared>,
@@ -215,9 +221,11 @@ impl Relay {
             ),
             None => None,
         };
+        let udp = rendezvous::bind(config.rendezvous, &listeners).await;
         Ok(Relay {
             listeners,
             metrics,
+            udp,
             acceptor,
             fingerprint: identity.fingerprint(),
             shared: Arc::new(Shared {
@@ -259,6 +267,11 @@ impl Relay {
         self.fingerprint
     }
 
+    /// Where the UDP rendezvous answers, if it runs.
+    pub fn rendezvous_addr(&self) -> Option<SocketAddr> {
+        self.udp.as_ref().and_then(|u| u.local_addr().ok())
+    }
+
     pub fn stats(&self) -> Arc<Stats> {
         self.shared.stats.clone()
     }
@@ -296,6 +309,9 @@ impl Relay {
         if let Some(listener) = self.metrics {
             let registry = Arc::new(metrics::registry(&shared));
             accepting.spawn(metrics::serve(listener, registry));
+        }
+        if let Some(udp) = self.udp {
+            accepting.spawn(rendezvous::serve(udp, shared.shutdown.clone()));
         }
         let mut stale_sweep = tokio::time::interval(Duration::from_secs(600));
         loop {

@@ -6,6 +6,7 @@ mod settings;
 use anyhow::Context;
 use clap::Parser;
 use fernsicht_net::relay::files::StoreLimits;
+use fernsicht_net::relay::rendezvous::RendezvousAt;
 use fernsicht_net::relay::{DEFAULT_PORT, Relay, RelayConfig, TlsSource};
 use settings::{LogFormat, Settings};
 use std::io::Write;
@@ -103,6 +104,13 @@ fn config(s: Settings) -> anyhow::Result<RelayConfig> {
         config.retention = Duration::from_secs(u64::from(days) * 24 * 60 * 60);
     }
     config.metrics = s.metrics;
+    config.rendezvous = match s.rendezvous.as_deref() {
+        None => RendezvousAt::MainPort,
+        Some("off") => RendezvousAt::Off,
+        Some(addr) => RendezvousAt::At(addr.parse().with_context(|| {
+            format!("rendezvous: expected an address like 0.0.0.0:4663, or off, not {addr:?}")
+        })?),
+    };
     config.tls = match (s.cert, s.key) {
         (Some(cert), Some(key)) => TlsSource::Files { cert, key },
         (None, None) => TlsSource::SelfSigned {
@@ -168,6 +176,11 @@ async fn run() -> anyhow::Result<()> {
         println!("metrics on http://{metrics}/metrics");
     }
     println!("certificate {}", relay.fingerprint());
+    // On the log, not stdout: scripts read the lines above and may close
+    // the pipe after them.
+    if let Some(udp) = relay.rendezvous_addr() {
+        tracing::info!("UDP rendezvous on {udp}");
+    }
     std::io::stdout().flush()?;
     let handle = relay.spawn();
     tokio::signal::ctrl_c().await?;

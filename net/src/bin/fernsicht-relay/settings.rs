@@ -84,6 +84,12 @@ pub struct Settings {
     #[arg(long, env = "FERNSICHT_RELAY_METRICS")]
     pub metrics: Option<SocketAddr>,
 
+    /// UDP address where hosts and viewers learn their public address for
+    /// hole punching, or `off`. A relay with several addresses should name
+    /// the one clients reach. Default: the first listen address (4663/udp).
+    #[arg(long, env = "FERNSICHT_RELAY_RENDEZVOUS")]
+    pub rendezvous: Option<String>,
+
     /// Log lines as text or as JSON objects (to stderr; the level comes
     /// from RUST_LOG, default info). Default: text.
     #[arg(long, env = "FERNSICHT_RELAY_LOG_FORMAT", value_enum)]
@@ -113,6 +119,7 @@ impl Settings {
             store_files: self.store_files.or(lower.store_files),
             retention_days: self.retention_days.or(lower.retention_days),
             metrics: self.metrics.or(lower.metrics),
+            rendezvous: self.rendezvous.or(lower.rendezvous),
             log_format: self.log_format.or(lower.log_format),
         }
     }

@@ -25,14 +25,17 @@ impl Host {
                             name: link.name.clone(),
                             permission,
                         });
-                        if !self.candidates.is_empty() {
+                        if !self.candidates.is_empty() || self.punch {
                             self.registry.insert(viewer, link.path_key.clone());
+                        }
+                        if !self.candidates.is_empty() {
                             let offer = Message::DirectOffer {
                                 addrs: self.candidates.clone(),
                             };
                             let f = seal_or_err(&mut link, &offer)?;
                             send_or_fail(&self.writer, &link, f).await?;
                         }
+                        self.prepare_punch(viewer);
                         self.viewers.insert(viewer, Slot::Active(link, permission));
                     }
                     None => {

@@ -8,6 +8,8 @@ use super::*;
 pub(super) enum ViewerFailure {
     Handshake(HandshakeError),
     Stream(String),
+    /// The viewer's direct path broke; the relay may carry on.
+    DirectBroke(String),
     Link(ClientError),
 }
 
@@ -52,7 +54,7 @@ pub(super) async fn send(
     }
     match link.out(relay).send_owned(frame).await {
         Ok(()) => Ok(()),
-        Err(_) if link.direct.is_some() => Err(ViewerFailure::Stream(
+        Err(_) if link.direct.is_some() => Err(ViewerFailure::DirectBroke(
             "the direct connection to the viewer broke".into(),
         )),
         Err(e) => Err(ViewerFailure::Link(e)),

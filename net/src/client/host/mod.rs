@@ -4,6 +4,7 @@
 mod commands;
 mod frames;
 mod paths;
+mod punch;
 
 use frames::{ViewerFailure, open, seal, seal_or_err, send, send_or_fail};
 
@@ -202,13 +203,14 @@ pub async fn start_host(options: HostOptions) -> Result<HostSession, ClientError
     let (path_tx, path_rx) = path::reads();
     let registry = Registry::default();
     let (accepted_tx, accepted_rx) = mpsc::unbounded_channel();
+    let (punch_tx, punch_rx) = mpsc::unbounded_channel();
     let (direct, candidates) = match &options.direct {
         None => (Err("direct connections are off".to_owned()), Vec::new()),
         Some(o) => match DirectListener::bind(o).await {
             Ok(listener) => {
                 let candidates = listener.candidates();
                 let at = listener.local_addr().map_err(|e| e.to_string());
-                listener.spawn(registry.clone(), accepted_tx);
+                listener.spawn(registry.clone(), accepted_tx.clone());
                 (at, candidates)
             }
             Err(e) => (Err(crate::error_chain(&e)), Vec::new()),
@@ -230,8 +232,12 @@ pub async fn start_host(options: HostOptions) -> Result<HostSession, ClientError
         registry,
         candidates,
         path_tx,
+        punch: options.direct.as_ref().is_some_and(|o| o.punch),
+        punches: HashMap::new(),
+        punch_tx,
+        accepted_tx,
     };
-    tokio::spawn(host.run(reader, cmd_rx, accepted_rx, path_rx));
+    tokio::spawn(host.run(reader, cmd_rx, accepted_rx, path_rx, punch_rx));
     Ok(HostSession {
         number,
         link,
@@ -300,6 +306,14 @@ struct Host {
     candidates: Vec<std::net::SocketAddr>,
     /// Where direct paths' readers deliver frames.
     path_tx: mpsc::Sender<PathRead>,
+    /// Offer allowed viewers a QUIC path punched through NATs.
+    punch: bool,
+    /// Each viewer's QUIC endpoint until a direct path is up.
+    punches: HashMap<ChannelId, crate::punch::HostPunch>,
+    /// Where prepared endpoints arrive.
+    punch_tx: mpsc::UnboundedSender<punch::PunchReady>,
+    /// Where proven direct connections (TCP and QUIC) arrive.
+    accepted_tx: mpsc::UnboundedSender<Accepted>,
 }
 
 /// What the session loop should do after handling an input.
@@ -319,6 +333,7 @@ impl Host {
         mut commands: mpsc::UnboundedReceiver<Command>,
         mut accepted: mpsc::UnboundedReceiver<Accepted>,
         mut path_reads: mpsc::Receiver<PathRead>,
+        mut punch_ready: mpsc::UnboundedReceiver<punch::PunchReady>,
     ) {
         let mut keepalive =
             tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
@@ -347,6 +362,7 @@ impl Host {
                 _ = handshake_check.tick() => self.expire_handshakes().await,
                 Some(a) = accepted.recv() => self.on_direct(a).await,
                 Some((ch, read)) = path_reads.recv() => self.on_path_read(ch, read).await,
+                Some(ready) = punch_ready.recv() => self.on_punch_ready(ready).await,
             };
             match flow {
                 Ok(Flow::Continue) => {}
@@ -421,7 +437,8 @@ impl Host {
                     error: crate::error_chain(&e),
                 });
             }
-            Err(ViewerFailure::Stream(e)) => {
+            // Mid-frame the viewer's state is spent: it cannot fall back.
+            Err(ViewerFailure::Stream(e) | ViewerFailure::DirectBroke(e)) => {
                 self.drop_viewer(ch, None).await?;
                 self.emit(HostEvent::ViewerLeft {
                     viewer: ch,
@@ -495,6 +512,7 @@ impl Host {
                         let f = seal(&mut link, &Message::Pong { id })?;
                         send(&self.writer, &link, f).await?;
                     }
+                    Message::PunchAnswer(answer) => self.on_punch_answer(ch, &answer),
                     Message::PathSwitch => match &mut link.direct {
                         // Its last frame on the relay: read the direct path.
                         Some(direct) => direct.open(),
@@ -535,6 +553,7 @@ impl Host {
         self.viewers.remove(&ch);
         self.deadlines.remove(&ch);
         self.registry.remove(ch);
+        self.punches.remove(&ch);
         if let Some(reason) = abort {
             self.writer.send(&abort_frame(reason, ch, 0)).await?;
         }
@@ -567,6 +586,7 @@ impl Host {
                 let ch = ChannelId(channel);
                 self.deadlines.remove(&ch);
                 self.registry.remove(ch);
+                self.punches.remove(&ch);
                 if let Some(slot) = self.viewers.remove(&ch) {
                     if slot.handshaking() {
                         // Abandoned handshakes count as failures: see the

@@ -15,12 +15,18 @@ impl Host {
         frame: Frame,
     ) -> Result<Option<Message>, ViewerFailure> {
         if frame.header.frame_type == FrameType::Handshake {
+            let msg = ResumeMsg::from_frame(&frame);
+            if msg == Some(ResumeMsg::PathLost) {
+                self.leave_direct(ch, link, "the viewer lost its direct path")
+                    .await?;
+                return Ok(None);
+            }
             let Some(ResumeMsg::Answer {
                 hello,
                 nonce,
                 next_seq,
                 mac,
-            }) = ResumeMsg::from_frame(&frame)
+            }) = msg
             else {
                 return Err(ViewerFailure::Stream(
                     "an unexpected handshake frame in the session".into(),
@@ -145,9 +151,11 @@ impl Host {
             direct.open();
         }
         link.direct = Some(direct);
+        // Its endpoint stops punching; a QUIC path keeps its own socket.
+        self.punches.remove(&ch);
         self.emit(HostEvent::ViewerPath {
             viewer: ch,
-            path: SessionPath::Direct(accepted.peer),
+            path: SessionPath::of(accepted.kind, accepted.peer),
         });
         Ok(Flow::Continue)
     }
@@ -189,22 +197,16 @@ impl Host {
                 Ok(Flow::Continue)
             }
             Ok(None) => {
-                self.lose_viewer(
-                    ch,
-                    ViewerFailure::Stream("the direct connection to the viewer closed".into()),
-                )
-                .await?;
+                self.fall_back(ch, "the direct connection to the viewer closed")
+                    .await?;
                 Ok(Flow::Continue)
             }
             Err(e) => {
-                self.lose_viewer(
-                    ch,
-                    ViewerFailure::Stream(format!(
-                        "the direct connection to the viewer broke: {}",
-                        crate::error_chain(&e)
-                    )),
-                )
-                .await?;
+                let why = format!(
+                    "the direct connection to the viewer broke: {}",
+                    crate::error_chain(&e)
+                );
+                self.fall_back(ch, &why).await?;
                 Ok(Flow::Continue)
             }
         }
@@ -219,12 +221,49 @@ impl Host {
         let reason = match why {
             ViewerFailure::Link(e) => return Err(e),
             ViewerFailure::Stream(s) => s,
+            ViewerFailure::DirectBroke(s) => return self.fall_back(ch, &s).await,
             ViewerFailure::Handshake(e) => crate::error_chain(&e),
         };
         if self.viewers.contains_key(&ch) {
             self.drop_viewer(ch, None).await?;
             self.emit(HostEvent::ViewerLeft { viewer: ch, reason });
         }
+        Ok(())
+    }
+
+    /// A viewer's direct path broke (TCP or QUIC): go back to the relay
+    /// instead of dropping the viewer. The resume exchange runs there as
+    /// after a dropped relay link: the viewer proves it still holds the
+    /// keys, and each side sends again what the other did not get, so the
+    /// session goes on where it was. Dropping our end closes the path, so
+    /// a viewer that has not noticed yet hears it too.
+    pub(super) async fn fall_back(&mut self, ch: ChannelId, why: &str) -> Result<(), ClientError> {
+        let Some(Slot::Active(mut link, permission)) = self.viewers.remove(&ch) else {
+            return Ok(());
+        };
+        let r = self.leave_direct(ch, &mut link, why).await;
+        self.viewers.insert(ch, Slot::Active(link, permission));
+        r
+    }
+
+    /// [`Host::fall_back`] for a viewer whose link is at hand.
+    async fn leave_direct(
+        &mut self,
+        ch: ChannelId,
+        link: &mut Link,
+        why: &str,
+    ) -> Result<(), ClientError> {
+        if link.direct.take().is_none() {
+            return Ok(());
+        }
+        tracing::info!("{why}; viewer {ch} goes back to the relay");
+        link.peer_switched = false;
+        let hello = link.resume.hello();
+        self.writer.send_owned(hello).await?;
+        self.emit(HostEvent::ViewerPath {
+            viewer: ch,
+            path: SessionPath::Relayed,
+        });
         Ok(())
     }
 }

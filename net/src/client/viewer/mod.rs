@@ -1,12 +1,16 @@
 //! The viewer's session: joins a host by number, runs the handshake, waits
 //! for the person's consent, and carries messages.
 
+mod paths;
+
+use paths::{PathNews, Quic, Tcp};
+
 use super::link::{self, HANDSHAKE_TIMEOUT, KEEPALIVE, LinkWriter, Reader};
 use super::path::{self, DirectPath, PathRead, SessionPath};
 use super::resume::{MAX_FRUITLESS, Phase, RESUME_WINDOW, Resumable, ResumeMsg};
 use super::{ClientError, RelayAddr, SessionEnd};
 use crate::control::{ClientRequest, RELAY_PROTOCOL, RelayEvent};
-use crate::direct::{DirectError, PathKey};
+use crate::direct::PathKey;
 use crate::frame::{ChannelId, Frame, FrameType};
 use crate::handshake::{
     AuthCode, HandshakeConfig, HandshakeError, ViewerExpectFinished, ViewerExpectHostHello,
@@ -142,6 +146,8 @@ pub async fn start_viewer(options: ViewerOptions) -> Result<ViewerSession, Clien
         state: Some(State::Hello(state)),
         take_direct: options.direct,
         direct: Direct::None,
+        tcp: Tcp::Idle,
+        quic: Quic::Idle,
         host_switched: false,
         path_tx,
         dial_tx,
@@ -171,14 +177,11 @@ struct Link {
     resume: Resumable,
 }
 
-/// Where the direct path stands.
+/// Whether the session runs on a direct path.
 enum Direct {
     None,
-    Dialing,
     Up(DirectPath),
 }
-
-type Dialed = Result<(tokio::net::TcpStream, std::net::SocketAddr), DirectError>;
 
 struct Viewer {
     channel: ChannelId,
@@ -199,10 +202,14 @@ struct Viewer {
     state: Option<State>,
     take_direct: bool,
     direct: Direct,
+    /// The dial to the host's TCP offer.
+    tcp: Tcp,
+    /// The attempt at a punched QUIC path.
+    quic: Quic,
     /// The host's `PathSwitch` arrived: its frames come direct now.
     host_switched: bool,
     path_tx: mpsc::Sender<PathRead>,
-    dial_tx: mpsc::UnboundedSender<Dialed>,
+    dial_tx: mpsc::UnboundedSender<PathNews>,
 }
 
 enum Flow {
@@ -226,7 +233,7 @@ impl Viewer {
         mut self,
         mut reader: Reader,
         mut commands: mpsc::UnboundedReceiver<ViewerCommand>,
-        mut dialed: mpsc::UnboundedReceiver<Dialed>,
+        mut dialed: mpsc::UnboundedReceiver<PathNews>,
         mut path_reads: mpsc::Receiver<PathRead>,
     ) {
         let mut keepalive =
@@ -257,16 +264,8 @@ impl Viewer {
                 _ = tokio::time::sleep_until(self.closing.map_or_else(tokio::time::Instant::now, |c| c.1)), if self.closing.is_some() => {
                     Ok(Flow::Stop(SessionEnd::Relay(self.closing.map_or(crate::control::LeaveReason::Left, |c| c.0))))
                 }
-                Some(d) = dialed.recv() => self.on_dialed(d).await,
-                Some((_, read)) = path_reads.recv() => match read {
-                    Ok(Some(frame)) if frame.header.frame_type == FrameType::Sealed => self.on_frame(frame).await,
-                    Ok(Some(_)) => Err(ClientError::PeerProtocol("the host sent a foreign frame on the direct path".into())),
-                    Ok(None) => Ok(Flow::Stop(match self.closing {
-                        Some((reason, _)) => SessionEnd::Relay(reason),
-                        None => SessionEnd::Failed("the direct connection to the host closed".into()),
-                    })),
-                    Err(e) => Ok(Flow::Stop(SessionEnd::Failed(format!("the direct connection to the host broke: {}", crate::error_chain(&e))))),
-                },
+                Some(news) = dialed.recv() => self.on_path_news(news).await,
+                Some((_, read)) = path_reads.recv() => self.on_path_read(read).await,
             };
             match flow {
                 Ok(Flow::Continue) => {}
@@ -428,22 +427,15 @@ impl Viewer {
             }
             Message::Ping { id } => self.send_sealed(&mut link, &Message::Pong { id }).await?,
             Message::Received { next_seq } => link.resume.acknowledged(next_seq),
-            Message::DirectOffer { addrs } => {
-                if self.take_direct && matches!(self.direct, Direct::None) {
-                    self.direct = Direct::Dialing;
-                    let (channel, key, done) =
-                        (self.channel, link.path_key.clone(), self.dial_tx.clone());
-                    tokio::spawn(async move {
-                        let _ = done.send(crate::direct::dial(&addrs, channel, &key).await);
-                    });
-                }
-            }
+            Message::DirectOffer { addrs } => self.on_direct_offer(&link, addrs),
+            Message::PunchOffer(offer) => self.on_punch_offer(offer),
             Message::PathSwitch => {
                 self.host_switched = true;
+                let trying = self.trying();
                 match &mut self.direct {
                     Direct::Up(direct) => direct.open(),
                     // Our side of the proof is still finishing.
-                    Direct::Dialing => {}
+                    Direct::None if trying => {}
                     Direct::None => {
                         return Err(ClientError::PeerProtocol(
                             "the host switched to a direct path that does not exist".into(),
@@ -551,6 +543,8 @@ impl Viewer {
             let step = ResumeMsg::from_frame(&frame);
             let result = match step {
                 Some(ResumeMsg::Hello { nonce }) => {
+                    // The host left our direct path for the relay.
+                    self.fall_back("the host went back to the relay");
                     let answer = link.resume.answer(nonce, link.opener.next_seq());
                     self.writer.send_owned(answer).await
                 }
@@ -634,50 +628,6 @@ impl Viewer {
             self.emit(ViewerEvent::Resumed);
         }
         Ok(reader)
-    }
-
-    /// Where our sealed frames go: the direct path once we switched.
-    fn out(&self) -> &LinkWriter {
-        match &self.direct {
-            Direct::Up(d) => &d.writer,
-            _ => &self.writer,
-        }
-    }
-
-    /// The dial for the host's offer ended. On success our last frame on
-    /// the relay says so, and everything after it goes direct.
-    async fn on_dialed(&mut self, dialed: Dialed) -> Result<Flow, ClientError> {
-        let (stream, peer) = match dialed {
-            Ok(ok) => ok,
-            Err(e) => {
-                tracing::info!(
-                    "no direct path, staying on the relay: {}",
-                    crate::error_chain(&e)
-                );
-                if self.host_switched {
-                    return Err(ClientError::PeerProtocol(format!(
-                        "the host moved to a direct path that failed here: {}",
-                        crate::error_chain(&e)
-                    )));
-                }
-                self.direct = Direct::None;
-                return Ok(Flow::Continue);
-            }
-        };
-        let Some(State::Allowed(link)) = &mut self.state else {
-            return Ok(Flow::Continue);
-        };
-        let f = link
-            .resume
-            .seal(&mut link.sealer, Message::PathSwitch.encode())?;
-        self.writer.send_owned(f).await?;
-        let mut direct = DirectPath::new(stream, self.channel, self.path_tx.clone());
-        if self.host_switched {
-            direct.open();
-        }
-        self.direct = Direct::Up(direct);
-        self.emit(ViewerEvent::Path(SessionPath::Direct(peer)));
-        Ok(Flow::Continue)
     }
 }
 
