@@ -10,11 +10,11 @@ use common::*;
 use fernsicht_net::client::{HostEvent, SessionPath, ViewerEvent};
 use fernsicht_net::direct::DirectOptions;
 use fernsicht_net::message::Message;
+use fernsicht_net::transfer::TransferMsg;
 use fernsicht_net::transfer::service::{
     Direction, MAX_OFFERS_WAITING, ServiceConfig, TransferEvent, TransferService,
 };
 use fernsicht_net::transfer::store::ParkedFile;
-use fernsicht_net::transfer::TransferMsg;
 use fixtures::*;
 use fixtures::{host, viewer};
 use rand::{RngCore, SeedableRng};
