@@ -233,18 +233,34 @@ pub struct PinMismatch {
     pub got: Fingerprint,
 }
 
+/// The error a [`PinVerifier`] reports for a certificate that is not the
+/// pinned one (`want`, `got`), so that callers can say whose it was.
+pub(crate) type Mismatch = fn(Fingerprint, Fingerprint) -> Arc<dyn std::error::Error + Send + Sync>;
+
+fn relay_mismatch(want: Fingerprint, got: Fingerprint) -> Arc<dyn std::error::Error + Send + Sync> {
+    Arc::new(PinMismatch { want, got })
+}
+
 /// Accepts exactly the pinned certificate (or, without a pin, any); the
-/// handshake signatures are still checked, so the relay must hold the key.
+/// handshake signatures are still checked, so the other end must hold the
+/// key. Used for the relay link and for punched QUIC paths.
 #[derive(Debug)]
-struct PinVerifier {
+pub(crate) struct PinVerifier {
     pin: Option<Fingerprint>,
+    mismatch: Mismatch,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
 impl PinVerifier {
     fn new(pin: Option<Fingerprint>) -> Self {
+        Self::with_mismatch(pin, relay_mismatch)
+    }
+
+    /// A verifier whose refusal is `mismatch(want, got)`.
+    pub(crate) fn with_mismatch(pin: Option<Fingerprint>, mismatch: Mismatch) -> Self {
         PinVerifier {
             pin,
+            mismatch,
             algorithms: provider().signature_verification_algorithms,
         }
     }
@@ -262,10 +278,7 @@ impl ServerCertVerifier for PinVerifier {
         let got = Fingerprint::of(end_entity);
         match self.pin {
             Some(want) if want != got => Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::Other(rustls::OtherError(Arc::new(PinMismatch {
-                    want,
-                    got,
-                }))),
+                rustls::CertificateError::Other(rustls::OtherError((self.mismatch)(want, got))),
             )),
             _ => Ok(ServerCertVerified::assertion()),
         }
