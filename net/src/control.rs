@@ -114,6 +114,15 @@ pub enum RelayEvent {
     PeerBack { channel: u16 },
     /// The file store's answers.
     Store(crate::transfer::store::StoreEvent),
+    /// To a viewer joining, or anyone resuming: another relay of the same
+    /// service holds this session. Connect to `relay` (`host:port`), whose
+    /// certificate has this SHA-256 fingerprint, and ask again there. The
+    /// relay that says so is the one the client trusts; a lying relay
+    /// gains nothing, since sessions are end-to-end protected anyway.
+    Redirect {
+        relay: String,
+        fingerprint: [u8; 32],
+    },
 }
 
 /// A control frame whose payload could not be read.

@@ -16,6 +16,7 @@ use std::sync::atomic::Ordering;
 async fn direct_host(relay: &TestRelay) -> HostSession {
     let target = relay.target();
     start_host(HostOptions {
+        family: Vec::new(),
         relay: target.addr,
         connect: target.connect,
         handshake: HandshakeConfig::default(),

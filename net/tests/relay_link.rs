@@ -38,6 +38,7 @@ async fn a_relay_whose_certificate_is_not_the_pinned_one_gets_no_session() {
     target.connect.fallback_ports = vec![dead_port()];
 
     let err = start_host(fernsicht_net::client::HostOptions {
+        family: Vec::new(),
         relay: target.addr.clone(),
         connect: target.connect.clone(),
         handshake: HandshakeConfig::default(),

@@ -225,6 +225,7 @@ async fn unreachable_relay_gets_a_clear_error() {
     };
     let addr = fernsicht_net::client::RelayAddr::new("127.0.0.1", port);
     let err = fernsicht_net::client::start_host(fernsicht_net::client::HostOptions {
+        family: Vec::new(),
         relay: addr,
         connect: pinned(fernsicht_net::tls::Fingerprint([0; 32])),
         handshake: Default::default(),

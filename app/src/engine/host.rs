@@ -238,6 +238,7 @@ async fn run(
     updates: Updates,
 ) {
     let session = start_host(HostOptions {
+        family: Vec::new(),
         relay: config.relay.clone(),
         connect: config.connect.clone(),
         handshake: HandshakeConfig::with_password(config.password.as_deref()),

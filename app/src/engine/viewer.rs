@@ -307,6 +307,7 @@ async fn run(
         None => None,
     };
     let session = start_viewer(ViewerOptions {
+        family: Vec::new(),
         relay: config.relay.clone(),
         connect: config.connect.clone(),
         number: config.number,

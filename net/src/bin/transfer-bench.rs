@@ -156,6 +156,7 @@ impl Pair {
             .spawn();
         let addr: RelayAddr = relay.addr.into();
         let mut host = start_host(HostOptions {
+            family: Vec::new(),
             relay: addr.clone(),
             handshake: HandshakeConfig::default(),
             connect: pinned(relay.fingerprint),
@@ -170,6 +171,7 @@ impl Pair {
             },
         );
         let mut viewer = start_viewer(ViewerOptions {
+            family: Vec::new(),
             relay: addr,
             number: host.number,
             handshake: HandshakeConfig::default(),

@@ -2,9 +2,9 @@
 //! the relay's control events.
 
 use super::{ClientError, RelayAddr};
-use crate::control::RelayEvent;
+use crate::control::{ClientRequest, RELAY_PROTOCOL, RelayEvent};
 use crate::frame::{Frame, FrameType};
-use crate::tls::Fingerprint;
+use crate::tls::{Fingerprint, RelayTrust};
 use crate::transport::connect::{ConnectOptions, LinkPath, connect_relay};
 use crate::transport::{BoxStream, FrameReader, FrameWriter, TransportError};
 use std::time::Duration;
@@ -124,36 +124,96 @@ pub(super) async fn first_event(
     RelayEvent::from_frame(&frame).map_err(|e| ClientError::RelayProtocol(crate::error_chain(&e)))
 }
 
-/// Connects to the relay again after a dropped link and takes back the
-/// place `token` holds (`channel` 0: the host's). Retries with growing
-/// pauses until `window` has passed; a refusal ends it at once.
+/// Redirects followed for one request: the relay that holds a session
+/// answers itself, so one hop is normal; more means relays disagree.
+const MAX_REDIRECTS: usize = 2;
+
+/// A relay of the service and how to reach it.
+pub type Route = (RelayAddr, ConnectOptions);
+
+/// A relay's first answer to a request, and where it came from.
+pub(super) struct Answer {
+    pub reader: Reader,
+    pub writer: LinkWriter,
+    pub info: LinkInfo,
+    pub event: RelayEvent,
+    /// The relay that answered: the one asked, or the one it sent us to.
+    pub route: Route,
+}
+
+/// Connects to `route`, sends `request` and reads the answer. A relay of a
+/// family that does not hold the session names the one that does
+/// ([`RelayEvent::Redirect`]); the request goes there, with that relay's
+/// certificate pinned as the trusted relay vouched for it.
+pub(super) async fn ask(route: &Route, request: &ClientRequest) -> Result<Answer, ClientError> {
+    let mut route = route.clone();
+    for _ in 0..=MAX_REDIRECTS {
+        let (mut reader, writer, info) = connect(&route.0, &route.1).await?;
+        writer.send(&request.to_frame()).await?;
+        match first_event(&mut reader, &route.0).await? {
+            RelayEvent::Redirect { relay, fingerprint } => {
+                let addr: RelayAddr = relay.parse().map_err(|_| {
+                    ClientError::RelayProtocol(format!("sent us to {relay:?}, not an address"))
+                })?;
+                tracing::info!(from = %route.0, to = %addr, "the relay sent us to the one that holds the session");
+                let connect = ConnectOptions {
+                    trust: RelayTrust::Pinned(Fingerprint(fingerprint)),
+                    ..route.1.clone()
+                };
+                writer.finish().await;
+                route = (addr, connect);
+            }
+            event => {
+                return Ok(Answer {
+                    reader,
+                    writer,
+                    info,
+                    event,
+                    route,
+                });
+            }
+        }
+    }
+    Err(ClientError::RelayProtocol(format!(
+        "sent us on more than {MAX_REDIRECTS} times"
+    )))
+}
+
+/// Connects again after a dropped link and takes back the place `token`
+/// holds (`channel` 0: the host's). `routes[0]` is the relay we had; the
+/// others are its family, tried in turn while it cannot be reached, since
+/// a sibling takes over the sessions of a relay that died. Retries with
+/// growing pauses until `window` has passed. A refusal by our own relay
+/// ends it at once; a sibling's refusal may only mean it is not of the
+/// family, so the search goes on.
 pub(super) async fn resume(
-    addr: &RelayAddr,
-    options: &ConnectOptions,
+    routes: &[Route],
     number: crate::number::SessionNumber,
     channel: u16,
     token: [u8; 32],
     window: Duration,
-) -> Result<(Reader, LinkWriter), ClientError> {
+) -> Result<(Reader, LinkWriter, Route), ClientError> {
+    let first = routes
+        .first()
+        .ok_or_else(|| ClientError::RelayProtocol("no relay to reconnect to".into()))?;
+    let request = ClientRequest::Resume {
+        protocol: RELAY_PROTOCOL,
+        number,
+        channel,
+        token,
+    };
     let deadline = tokio::time::Instant::now() + window;
     let mut pause = Duration::from_millis(200);
     let mut last = String::new();
-    while tokio::time::Instant::now() < deadline {
-        let attempt = async {
-            let (mut reader, writer, _) = connect(addr, options).await?;
-            writer
-                .send(
-                    &crate::control::ClientRequest::Resume {
-                        protocol: crate::control::RELAY_PROTOCOL,
-                        number,
-                        channel,
-                        token,
-                    }
-                    .to_frame(),
-                )
-                .await?;
-            match first_event(&mut reader, addr).await? {
-                RelayEvent::Resumed => Ok(Ok((reader, writer))),
+    for attempt in 0usize.. {
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        let route = &routes[attempt % routes.len()];
+        let answer = async {
+            let answer = ask(route, &request).await?;
+            match answer.event {
+                RelayEvent::Resumed => Ok(Ok((answer.reader, answer.writer, answer.route))),
                 RelayEvent::Refused { reason } => Ok(Err(ClientError::Refused(reason))),
                 RelayEvent::Closed { reason } => Ok(Err(ClientError::RelayClosed(reason))),
                 other => Err(ClientError::RelayProtocol(format!(
@@ -161,18 +221,29 @@ pub(super) async fn resume(
                 ))),
             }
         };
-        match tokio::time::timeout_at(deadline, attempt).await {
+        match tokio::time::timeout_at(deadline, answer).await {
             Ok(Ok(Ok(link))) => return Ok(link),
-            Ok(Ok(Err(refused))) => return Err(refused),
+            Ok(Ok(Err(refused))) if std::ptr::eq(route, first) => return Err(refused),
+            Ok(Ok(Err(refused))) => last = format!("{}: {}", route.0, crate::error_chain(&refused)),
             Ok(Err(e)) => last = crate::error_chain(&e),
             Err(_) => break,
         }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(2));
+        // A whole round over the family failed: wait before the next.
+        if (attempt + 1) % routes.len() == 0 {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
     }
     Err(ClientError::LinkLost {
-        addr: addr.clone(),
+        addr: first.0.clone(),
         secs: window.as_secs(),
         last,
     })
+}
+
+/// Our relay first, then the rest of its family (without repeating it).
+pub(super) fn routes(current: &Route, family: &[Route]) -> Vec<Route> {
+    let mut all = vec![current.clone()];
+    all.extend(family.iter().filter(|r| r.0 != current.0).cloned());
+    all
 }

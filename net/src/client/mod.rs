@@ -12,7 +12,7 @@ mod viewer;
 pub use crate::transport::connect::{ConnectOptions, LinkPath};
 pub use host::{HostEvent, HostHandle, HostOptions, HostSession, start_host};
 pub use limiter::HandshakeLimiter;
-pub use link::LinkInfo;
+pub use link::{LinkInfo, Route};
 pub use path::SessionPath;
 pub use viewer::{ViewerEvent, ViewerHandle, ViewerOptions, ViewerSession, start_viewer};
 

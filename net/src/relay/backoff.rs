@@ -19,7 +19,7 @@ pub const BASE_DELAY: Duration = Duration::from_millis(50);
 /// Longest single wait: about 7 days, reached after 26 failures.
 pub const MAX_DELAY: Duration = Duration::from_secs(7 * 24 * 3600);
 /// An address is forgotten this long after its wait ended.
-const FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
+pub const FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// Addresses tracked at most; the oldest are dropped first. Bounds memory
 /// under a flood of spoofed or rotating addresses.
 const MAX_TRACKED: usize = 100_000;
@@ -40,7 +40,7 @@ pub struct JoinBackoff {
 
 /// Groups IPv6 addresses by /64: one host usually owns a whole /64, and
 /// rotating through it must not reset the back-off.
-fn key(addr: IpAddr) -> IpAddr {
+pub fn group(addr: IpAddr) -> IpAddr {
     match addr {
         IpAddr::V4(_) => addr,
         IpAddr::V6(v6) => {
@@ -73,7 +73,7 @@ impl JoinBackoff {
 
     /// `Err(wait)` if `addr` must wait before it may try a number.
     pub fn check(&self, addr: IpAddr, now: Instant) -> Result<(), Duration> {
-        match self.entries.get(&key(addr)) {
+        match self.entries.get(&group(addr)) {
             Some(e) if e.blocked_until > now => Err(e.blocked_until - now),
             _ => Ok(()),
         }
@@ -93,7 +93,7 @@ impl JoinBackoff {
         {
             self.entries.remove(&oldest);
         }
-        let entry = self.entries.entry(key(addr)).or_insert(Entry {
+        let entry = self.entries.entry(group(addr)).or_insert(Entry {
             failures: 0,
             blocked_until: now,
         });
@@ -103,7 +103,7 @@ impl JoinBackoff {
 
     /// Records a successful join: the address starts afresh.
     pub fn success(&mut self, addr: IpAddr) {
-        self.entries.remove(&key(addr));
+        self.entries.remove(&group(addr));
     }
 
     /// Drops addresses whose wait ended long ago.

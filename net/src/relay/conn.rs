@@ -4,7 +4,7 @@
 use super::hub::{AddViewerError, Peer, ResumeToken, Session};
 use super::outbox::{Overflow, spawn_writer};
 use super::records::Role;
-use super::{Shared, Stats, hub_lock};
+use super::{Shared, Stats, family};
 use crate::control::{ClientRequest, JoinRefusal, LeaveReason, RELAY_PROTOCOL, RelayEvent};
 use crate::frame::{ChannelId, Frame, FrameType, Header};
 use crate::number::SessionNumber;
@@ -132,29 +132,18 @@ async fn host<R: AsyncRead + Unpin>(
     me: Peer,
     addr: SocketAddr,
 ) {
-    let allocated = {
-        let shared = shared.clone();
-        tokio::task::spawn_blocking(move || {
-            hub_lock(&shared.store).allocate(&mut rand::thread_rng())
-        })
-        .await
-    };
-    let number = match allocated {
-        Ok(Ok(n)) => n,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "cannot allocate a session number");
-            me.close(LeaveReason::RelayShutdown);
-            return;
-        }
+    let number = match family::allocate(shared).await {
+        Ok(n) => n,
         Err(e) => {
-            tracing::error!(error = %e, "number allocation task failed");
+            tracing::error!(error = %e, "cannot allocate a session number");
             me.close(LeaveReason::RelayShutdown);
             return;
         }
     };
     let token = fresh_token();
-    let session = Arc::new(Session::new(number, me.clone(), token));
+    let session = Arc::new(Session::new(number, me.clone(), &token));
     shared.hub.insert(session.clone());
+    family::hosted(shared, number, &token).await;
     Stats::add(&shared.stats.sessions_total, 1);
     me.outbox.event(&RelayEvent::Registered { number });
     me.outbox.event(&RelayEvent::ResumeToken { token });
@@ -242,23 +231,7 @@ async fn serve_host<R: AsyncRead + Unpin>(
         && let Some(generation) = session.host_away(me.id)
     {
         tracing::info!(session = %number, "host connection dropped; keeping its place");
-        let (shared, session) = (shared.clone(), session.clone());
-        tokio::spawn(async move {
-            tokio::time::sleep(shared.config.resume_grace).await;
-            if session.host_still_away(generation) {
-                if shared
-                    .hub
-                    .get(session.number)
-                    .is_some_and(|s| Arc::ptr_eq(&s, &session))
-                {
-                    shared.hub.remove(session.number);
-                }
-                session.end(LeaveReason::HostGone);
-                let number = session.number;
-                let _ = tokio::task::spawn_blocking(move || shared.files.end_session(number)).await;
-                tracing::info!(session = %session.number, "host did not come back: session ended");
-            }
-        });
+        end_if_host_stays_away(shared, &session, generation);
         return;
     }
     // The number stays burned: it was burned when it was handed out.
@@ -267,6 +240,7 @@ async fn serve_host<R: AsyncRead + Unpin>(
         let shared = shared.clone();
         let _ = tokio::task::spawn_blocking(move || shared.files.end_session(number)).await;
     }
+    family::forget_session(shared, number).await;
     let (viewer_reason, host_reason) = match end {
         End::SessionEnded => (LeaveReason::SessionEnded, Some(LeaveReason::SessionEnded)),
         End::Violation => {
@@ -292,19 +266,21 @@ async fn viewer<R: AsyncRead + Unpin>(
     addr: SocketAddr,
     number: SessionNumber,
 ) {
-    let now = shared.config.clock.now();
-    if let Err(wait) = hub_lock(&shared.backoff).check(addr.ip(), now) {
-        Stats::add(&shared.stats.backoff_hits, 1);
+    if let Some(wait) = family::must_wait(shared, addr.ip()).await {
         Stats::add(&shared.stats.joins_refused, 1);
-        me.outbox.event(&RelayEvent::Refused {
-            reason: JoinRefusal::BackOff {
-                retry_after_secs: wait.as_secs_f64().ceil() as u64,
-            },
-        });
+        me.outbox.event(&back_off(wait));
         return;
     }
     let Some(session) = shared.hub.get(number) else {
-        hub_lock(&shared.backoff).failure(addr.ip(), now);
+        match family::locate(shared, number).await {
+            family::Lookup::Redirect(to) => {
+                tracing::info!(session = %number, "viewer sent to the relay that holds the session");
+                me.outbox.event(&to);
+                return;
+            }
+            family::Lookup::Stranded => {}
+            family::Lookup::Unknown => family::failed(shared, addr.ip()).await,
+        }
         Stats::add(&shared.stats.joins_refused, 1);
         me.outbox.event(&RelayEvent::Refused {
             reason: JoinRefusal::NoSuchSession,
@@ -312,9 +288,9 @@ async fn viewer<R: AsyncRead + Unpin>(
         tracing::info!("join to an unknown number refused");
         return;
     };
-    hub_lock(&shared.backoff).success(addr.ip());
+    family::succeeded(shared, addr.ip()).await;
     let token = fresh_token();
-    let channel = match session.add_viewer(me.clone(), token, shared.config.max_viewers) {
+    let channel = match session.add_viewer(me.clone(), &token, shared.config.max_viewers) {
         Ok(c) => c,
         Err(e) => {
             Stats::add(&shared.stats.joins_refused, 1);
@@ -328,8 +304,11 @@ async fn viewer<R: AsyncRead + Unpin>(
         }
     };
     Stats::add(&shared.stats.viewers_total, 1);
+    // Told before anything else can reach the viewer: the host may answer
+    // the join at once.
     me.outbox.event(&RelayEvent::Joined { channel });
     me.outbox.event(&RelayEvent::ResumeToken { token });
+    family::joined(shared, &session, channel, &token).await;
     tracing::info!(session = %number, channel, "viewer joined");
     serve_viewer(shared, session, channel, reader, me, addr).await;
 }
@@ -386,6 +365,9 @@ async fn serve_viewer<R: AsyncRead + Unpin>(
     };
     if !session.is_viewer(channel, me.id) {
         // Removed, or a resumed connection took over: nothing to tell.
+        if !session.has_viewer(channel) {
+            family::forget_viewer(shared, number, channel).await;
+        }
         return;
     }
     let end = write_failure_is_a_drop(shared, end);
@@ -393,22 +375,20 @@ async fn serve_viewer<R: AsyncRead + Unpin>(
         && let Some(generation) = session.viewer_away(channel, me.id)
     {
         tracing::info!(session = %number, channel, "viewer connection dropped; keeping its place");
-        let (shared, session) = (shared.clone(), session.clone());
         let reason = if matches!(end, End::TimedOut) {
             LeaveReason::TimedOut
         } else {
             LeaveReason::Left
         };
-        tokio::spawn(async move {
-            tokio::time::sleep(shared.config.resume_grace).await;
-            if session.viewer_still_away(channel, generation) {
-                session.remove_viewer(channel, reason);
-            }
-        });
+        family::remove_if_viewer_stays_away(shared, &session, channel, generation, reason);
         return;
     }
     let reason = match end {
-        End::Cancelled => return, // removed or session ended: already told
+        End::Cancelled => {
+            // Removed or session ended: already told.
+            family::forget_viewer(shared, number, channel).await;
+            return;
+        }
         End::Left | End::SessionEnded => LeaveReason::Left,
         End::Violation => {
             Stats::add(&shared.stats.protocol_errors, 1);
@@ -421,6 +401,7 @@ async fn serve_viewer<R: AsyncRead + Unpin>(
         }
     };
     session.remove_viewer(channel, reason);
+    family::forget_viewer(shared, number, channel).await;
     tracing::info!(session = %number, channel, %reason, "viewer left");
 }
 
@@ -464,33 +445,35 @@ async fn resume<R: AsyncRead + Unpin>(
     channel: u16,
     token: ResumeToken,
 ) {
-    let now = shared.config.clock.now();
-    if let Err(wait) = hub_lock(&shared.backoff).check(addr.ip(), now) {
-        Stats::add(&shared.stats.backoff_hits, 1);
-        me.outbox.event(&RelayEvent::Refused {
-            reason: JoinRefusal::BackOff {
-                retry_after_secs: wait.as_secs_f64().ceil() as u64,
-            },
-        });
+    if let Some(wait) = family::must_wait(shared, addr.ip()).await {
+        me.outbox.event(&back_off(wait));
         return;
     }
-    let resumed = shared.hub.get(number).filter(|session| {
-        if channel == 0 {
-            session.resume_host(me.clone(), &token)
-        } else {
-            session.resume_viewer(channel, me.clone(), &token)
-        }
-    });
-    let Some(session) = resumed else {
-        // Wrong token, or the place is gone: as good as a wrong number.
-        hub_lock(&shared.backoff).failure(addr.ip(), now);
-        me.outbox.event(&RelayEvent::Refused {
-            reason: JoinRefusal::NoSuchSession,
-        });
-        tracing::info!("resume refused");
-        return;
+    let session = match shared.hub.get(number) {
+        Some(session) => session,
+        None => match family::adopt(shared, number, channel, &token).await {
+            family::Adopt::Here(session) => session,
+            family::Adopt::Redirect(to) => {
+                tracing::info!(session = %number, channel, "resume sent to the relay that holds the session");
+                me.outbox.event(&to);
+                return;
+            }
+            family::Adopt::Refused => {
+                refuse_resume(shared, &me, addr).await;
+                return;
+            }
+        },
     };
-    hub_lock(&shared.backoff).success(addr.ip());
+    let resumed = if channel == 0 {
+        session.resume_host(me.clone(), &token)
+    } else {
+        session.resume_viewer(channel, me.clone(), &token)
+    };
+    if !resumed {
+        refuse_resume(shared, &me, addr).await;
+        return;
+    }
+    family::succeeded(shared, addr.ip()).await;
     me.outbox.event(&RelayEvent::Resumed);
     tracing::info!(session = %number, channel, "resumed");
     if channel == 0 {
@@ -498,6 +481,54 @@ async fn resume<R: AsyncRead + Unpin>(
     } else {
         serve_viewer(shared, session, channel, reader, me, addr).await;
     }
+}
+
+/// Wrong token, or the place is gone: as good as a wrong number.
+async fn refuse_resume(shared: &Shared, me: &Peer, addr: SocketAddr) {
+    family::failed(shared, addr.ip()).await;
+    me.outbox.event(&RelayEvent::Refused {
+        reason: JoinRefusal::NoSuchSession,
+    });
+    tracing::info!("resume refused");
+}
+
+fn back_off(wait: std::time::Duration) -> RelayEvent {
+    RelayEvent::Refused {
+        reason: JoinRefusal::BackOff {
+            retry_after_secs: wait.as_secs_f64().ceil() as u64,
+        },
+    }
+}
+
+/// Ends the session unless its host is back within the grace period after
+/// its absence `generation` began.
+pub(super) fn end_if_host_stays_away(
+    shared: &Arc<Shared>,
+    session: &Arc<Session>,
+    generation: u64,
+) {
+    let (shared, session) = (shared.clone(), session.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(shared.config.resume_grace).await;
+        if !session.host_still_away(generation) {
+            return;
+        }
+        if shared
+            .hub
+            .get(session.number)
+            .is_some_and(|s| Arc::ptr_eq(&s, &session))
+        {
+            shared.hub.remove(session.number);
+        }
+        session.end(LeaveReason::HostGone);
+        let number = session.number;
+        {
+            let shared = shared.clone();
+            let _ = tokio::task::spawn_blocking(move || shared.files.end_session(number)).await;
+        }
+        family::forget_session(&shared, number).await;
+        tracing::info!(session = %number, "host did not come back: session ended");
+    });
 }
 
 fn parse_control(header: Header, raw: Vec<u8>) -> Option<ClientRequest> {

@@ -33,21 +33,41 @@ impl Peer {
 /// after a dropped connection.
 pub type ResumeToken = [u8; 32];
 
+/// What the relay keeps of a resume token: its SHA-256. A copy of the
+/// relay's memory or of the family's shared store does not let anyone take
+/// a place.
+pub type TokenHash = [u8; 32];
+
+pub fn token_hash(token: &ResumeToken) -> TokenHash {
+    use sha2::Digest;
+    sha2::Sha256::digest(token).into()
+}
+
 /// A participant's place in a session: its connection while it has one.
 struct Slot {
     peer: Option<Peer>,
-    token: ResumeToken,
+    token: TokenHash,
     /// Bumped on every detach and resume, so that a grace timer from an
     /// earlier absence cannot end a later one.
     generation: u64,
 }
 
 impl Slot {
-    fn new(peer: Peer, token: ResumeToken) -> Self {
+    fn new(peer: Peer, token: &ResumeToken) -> Self {
         Slot {
             peer: Some(peer),
-            token,
+            token: token_hash(token),
             generation: 0,
+        }
+    }
+
+    /// A place taken over from another relay, empty until its participant
+    /// comes back (generation 1, for the grace timer).
+    fn empty(token: TokenHash) -> Self {
+        Slot {
+            peer: None,
+            token,
+            generation: 1,
         }
     }
 
@@ -68,7 +88,7 @@ impl Slot {
     /// Puts `peer` in the place if it holds the token; an old connection
     /// still there (not yet noticed dead) is closed.
     fn resume(&mut self, peer: Peer, token: &ResumeToken) -> bool {
-        if !bool::from(self.token.ct_eq(token)) {
+        if !bool::from(self.token.ct_eq(&token_hash(token))) {
             return false;
         }
         if let Some(old) = self.peer.replace(peer) {
@@ -105,7 +125,7 @@ pub enum AddViewerError {
 }
 
 impl Session {
-    pub fn new(number: SessionNumber, host: Peer, token: ResumeToken) -> Self {
+    pub fn new(number: SessionNumber, host: Peer, token: &ResumeToken) -> Self {
         Session {
             number,
             host: Mutex::new(Slot::new(host, token)),
@@ -115,6 +135,34 @@ impl Session {
                 closed: false,
             }),
         }
+    }
+
+    /// A session taken over from a relay of the family that is gone: every
+    /// place is empty, waiting for its participant (generation 1).
+    pub fn adopted(number: SessionNumber, places: &super::cluster::Places) -> Self {
+        Session {
+            number,
+            host: Mutex::new(Slot::empty(places.host)),
+            viewers: Mutex::new(Viewers {
+                map: places
+                    .viewers
+                    .iter()
+                    .map(|(channel, token)| (*channel, Slot::empty(*token)))
+                    .collect(),
+                next_channel: places.next_channel.max(1),
+                closed: false,
+            }),
+        }
+    }
+
+    /// The viewers' channels, for the grace timers of an adopted session.
+    pub fn channels(&self) -> Vec<u16> {
+        lock(&self.viewers).map.keys().copied().collect()
+    }
+
+    /// The channel the next viewer gets.
+    pub fn next_channel(&self) -> u16 {
+        lock(&self.viewers).next_channel
     }
 
     fn host_peer(&self) -> Option<Peer> {
@@ -143,7 +191,7 @@ impl Session {
     pub fn add_viewer(
         &self,
         peer: Peer,
-        token: ResumeToken,
+        token: &ResumeToken,
         max: usize,
     ) -> Result<u16, AddViewerError> {
         let channel = {
@@ -272,6 +320,11 @@ impl Session {
             .is_some_and(|s| s.away(generation))
     }
 
+    /// Whether the session still has a place on `channel`.
+    pub fn has_viewer(&self, channel: u16) -> bool {
+        lock(&self.viewers).map.contains_key(&channel)
+    }
+
     /// Whether `peer_id` is (still) the connection of the viewer on `channel`.
     pub fn is_viewer(&self, channel: u16, peer_id: u64) -> bool {
         lock(&self.viewers)
@@ -304,6 +357,28 @@ pub struct Hub {
 impl Hub {
     pub fn insert(&self, session: Arc<Session>) {
         lock(&self.sessions).insert(session.number, session);
+    }
+
+    /// Inserts `make()` unless a session with that number is there; returns
+    /// the one in the hub. Two participants of a session taken over from
+    /// another relay may arrive at once.
+    pub fn insert_if_absent(
+        &self,
+        number: SessionNumber,
+        make: impl FnOnce() -> Session,
+    ) -> (Arc<Session>, bool) {
+        let mut sessions = lock(&self.sessions);
+        if let Some(s) = sessions.get(&number) {
+            return (s.clone(), false);
+        }
+        let s = Arc::new(make());
+        sessions.insert(number, s.clone());
+        (s, true)
+    }
+
+    /// The numbers of every live session.
+    pub fn numbers(&self) -> Vec<SessionNumber> {
+        lock(&self.sessions).keys().copied().collect()
     }
 
     pub fn get(&self, number: SessionNumber) -> Option<Arc<Session>> {

@@ -7,7 +7,9 @@
 
 pub mod backoff;
 pub mod clock;
+pub mod cluster;
 mod conn;
+mod family;
 pub mod files;
 mod hub;
 mod metrics;
@@ -78,6 +80,9 @@ pub struct RelayConfig {
     pub metrics: Option<SocketAddr>,
     /// Where the UDP rendezvous for hole punching answers.
     pub rendezvous: rendezvous::RendezvousAt,
+    /// Share numbers, sessions and back-off with the relays of a family
+    /// through Redis; none: this relay is on its own.
+    pub cluster: Option<cluster::ClusterSettings>,
 }
 
 impl RelayConfig {
@@ -97,6 +102,7 @@ impl RelayConfig {
             retention: records::DEFAULT_RETENTION,
             metrics: None,
             rendezvous: rendezvous::RendezvousAt::MainPort,
+            cluster: None,
         }
     }
 }
@@ -120,6 +126,8 @@ pub enum RelayError {
     Tls(#[from] TlsError),
     #[error(transparent)]
     Records(#[from] RecordError),
+    #[error("joining the relays' family")]
+    Cluster(#[from] cluster::ClusterError),
 }
 
 /// Counters a relay keeps about itself (never about content).
@@ -149,6 +157,8 @@ pub(crate) struct Shared {
     backoff: Mutex<JoinBackoff>,
     files: files::FileStore,
     records: Records,
+    /// The family's shared state, with `--redis`.
+    cluster: Option<cluster::Cluster>,
     stats: Arc<Stats>,
     shutdown: CancellationToken,
 }
@@ -213,6 +223,23 @@ impl Relay {
                 Err(e) => tracing::warn!(%addr, error = %e, "not listening on this address"),
             }
         }
+        let cluster = match &config.cluster {
+            Some(c) => {
+                // Port 0 (tests): the port the main listener got.
+                let public = match c.public.parse::<crate::client::RelayAddr>() {
+                    Ok(a) if a.port() == 0 => {
+                        let port = listeners
+                            .first()
+                            .and_then(|l| l.local_addr().ok())
+                            .map_or(0, |a| a.port());
+                        crate::client::RelayAddr::new(a.host(), port).to_string()
+                    }
+                    _ => c.public.clone(),
+                };
+                Some(cluster::Cluster::connect(&c.redis, public, identity.fingerprint()).await?)
+            }
+            None => None,
+        };
         let metrics = match config.metrics {
             Some(addr) => Some(
                 TcpListener::bind(addr)
@@ -235,6 +262,7 @@ impl Relay {
                 backoff: Mutex::new(JoinBackoff::new()),
                 files,
                 records,
+                cluster,
                 stats: Arc::new(Stats::default()),
                 shutdown: CancellationToken::new(),
             }),
@@ -265,6 +293,11 @@ impl Relay {
     /// What clients pin.
     pub fn fingerprint(&self) -> Fingerprint {
         self.fingerprint
+    }
+
+    /// This relay's name in its family (`--redis`), if it has one.
+    pub fn family_name(&self) -> Option<&str> {
+        self.shared.cluster.as_ref().map(|c| c.name())
     }
 
     /// Where the UDP rendezvous answers, if it runs.
@@ -313,6 +346,9 @@ impl Relay {
         if let Some(udp) = self.udp {
             accepting.spawn(rendezvous::serve(udp, shared.shutdown.clone()));
         }
+        if shared.cluster.is_some() {
+            accepting.spawn(cluster_heartbeat(shared.clone()));
+        }
         let mut stale_sweep = tokio::time::interval(Duration::from_secs(600));
         loop {
             tokio::select! {
@@ -324,11 +360,17 @@ impl Relay {
             }
         }
         accepting.abort_all();
+        if let Some(cluster) = &shared.cluster
+            && let Err(e) = cluster.leave().await
+        {
+            tracing::warn!(error = %crate::error_chain(&e), "cannot tell the family we leave");
+        }
         for session in shared.hub.drain() {
             let (files, number) = (shared.clone(), session.number);
             let _ = tokio::task::spawn_blocking(move || files.files.end_session(number)).await;
             session.end(crate::control::LeaveReason::RelayShutdown);
             session.close_host(crate::control::LeaveReason::RelayShutdown);
+            family::forget_session(&shared, number).await;
         }
     }
 }
@@ -357,6 +399,37 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, shared: Arc<S
                 tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
+        }
+    }
+}
+
+/// Tells the family this relay is alive, and keeps its sessions' entries
+/// from expiring. A Redis outage is logged once, and once when it ends;
+/// sessions already here go on meanwhile.
+async fn cluster_heartbeat(shared: Arc<Shared>) {
+    let Some(cluster) = &shared.cluster else {
+        return;
+    };
+    let mut beat = tokio::time::interval(cluster::HEARTBEAT);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let keep_every = (cluster::KEEP_EVERY.as_secs() / cluster::HEARTBEAT.as_secs()).max(1);
+    let mut failing = false;
+    for tick in 0u64.. {
+        beat.tick().await;
+        let mut result = cluster.heartbeat().await;
+        if result.is_ok() && tick % keep_every == 0 {
+            result = cluster.keep(&shared.hub.numbers()).await;
+        }
+        match result {
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!("the shared store (Redis) answers again");
+            }
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %crate::error_chain(&e), "the shared store (Redis) does not answer");
+            }
+            _ => {}
         }
     }
 }

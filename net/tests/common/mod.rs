@@ -2,6 +2,8 @@
 //! TCP man-in-the-middle that records or alters bytes, and session set-up.
 #![allow(dead_code, clippy::unwrap_used)] // test support: a failed set-up is a failed test
 
+pub mod process;
+
 use fernsicht_net::SessionNumber;
 use fernsicht_net::client::{
     ConnectOptions, HostEvent, HostOptions, HostSession, RelayAddr, ViewerEvent, ViewerOptions,
@@ -90,6 +92,7 @@ pub fn key() -> ViewerKey {
 
 pub async fn host(relay: &Target, password: Option<&str>) -> HostSession {
     start_host(HostOptions {
+        family: Vec::new(),
         relay: relay.addr.clone(),
         connect: relay.connect.clone(),
         handshake: HandshakeConfig::with_password(password),
@@ -106,6 +109,7 @@ pub fn viewer_options(
     password: Option<&str>,
 ) -> ViewerOptions {
     ViewerOptions {
+        family: Vec::new(),
         relay: relay.addr.clone(),
         connect: relay.connect.clone(),
         number,

@@ -78,6 +78,7 @@ pub async fn host_with(
 ) -> Host {
     let target = relay.target();
     let mut session = start_host(HostOptions {
+        family: Vec::new(),
         relay: target.addr,
         connect: target.connect,
         handshake: HandshakeConfig::default(),

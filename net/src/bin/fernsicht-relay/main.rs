@@ -5,6 +5,7 @@ mod settings;
 
 use anyhow::Context;
 use clap::Parser;
+use fernsicht_net::relay::cluster::ClusterSettings;
 use fernsicht_net::relay::files::StoreLimits;
 use fernsicht_net::relay::rendezvous::RendezvousAt;
 use fernsicht_net::relay::{DEFAULT_PORT, Relay, RelayConfig, TlsSource};
@@ -111,6 +112,20 @@ fn config(s: Settings) -> anyhow::Result<RelayConfig> {
             format!("rendezvous: expected an address like 0.0.0.0:4663, or off, not {addr:?}")
         })?),
     };
+    if let Some(redis) = s.redis {
+        let public = match (s.public, s.name.as_ref().and_then(|n| n.first())) {
+            (Some(p), _) => p,
+            (None, Some(name)) => format!("{name}:{}", config.listen[0].port()),
+            (None, None) if !config.listen[0].ip().is_unspecified() => config.listen[0].to_string(),
+            (None, None) => anyhow::bail!(
+                "redis needs public: the address clients reach this relay at, e.g. tunnel1.example.org:4663"
+            ),
+        };
+        public
+            .parse::<fernsicht_net::client::RelayAddr>()
+            .with_context(|| format!("public: {public:?} is not an address"))?;
+        config.cluster = Some(ClusterSettings { redis, public });
+    }
     config.tls = match (s.cert, s.key) {
         (Some(cert), Some(key)) => TlsSource::Files { cert, key },
         (None, None) => TlsSource::SelfSigned {
@@ -180,6 +195,9 @@ async fn run() -> anyhow::Result<()> {
     // the pipe after them.
     if let Some(udp) = relay.rendezvous_addr() {
         tracing::info!("UDP rendezvous on {udp}");
+    }
+    if let Some(family) = relay.family_name() {
+        tracing::info!("sharing sessions through Redis as {family}");
     }
     std::io::stdout().flush()?;
     let handle = relay.spawn();

@@ -90,6 +90,24 @@ pub struct Settings {
     #[arg(long, env = "FERNSICHT_RELAY_RENDEZVOUS")]
     pub rendezvous: Option<String>,
 
+    /// Share session numbers, the map of sessions to relays and the
+    /// back-off counters with the other relays of a family (tunnel1,
+    /// tunnel2, …) through this Redis, e.g. redis://10.0.0.5/. A viewer who
+    /// reaches any relay of the family is sent to the one that holds the
+    /// host, and when a relay dies its sessions move to the others. Give
+    /// Redis persistence (appendonly yes) so burned numbers survive it.
+    /// Default: this relay is on its own, with numbers in its data
+    /// directory.
+    #[arg(long, env = "FERNSICHT_RELAY_REDIS")]
+    pub redis: Option<String>,
+
+    /// With `redis`: the address clients reach this relay at
+    /// (host:port), where its siblings send viewers; also its name in the
+    /// family. Default: the first `name` with the main port, else the
+    /// first listen address if it is a specific one.
+    #[arg(long, env = "FERNSICHT_RELAY_PUBLIC")]
+    pub public: Option<String>,
+
     /// Log lines as text or as JSON objects (to stderr; the level comes
     /// from RUST_LOG, default info). Default: text.
     #[arg(long, env = "FERNSICHT_RELAY_LOG_FORMAT", value_enum)]
@@ -120,6 +138,8 @@ impl Settings {
             retention_days: self.retention_days.or(lower.retention_days),
             metrics: self.metrics.or(lower.metrics),
             rendezvous: self.rendezvous.or(lower.rendezvous),
+            redis: self.redis.or(lower.redis),
+            public: self.public.or(lower.public),
             log_format: self.log_format.or(lower.log_format),
         }
     }

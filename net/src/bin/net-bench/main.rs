@@ -257,6 +257,7 @@ async fn session_setups(keys: &[ViewerKey]) -> Result<(Vec<Duration>, Vec<Durati
     for i in 0..SESSIONS {
         let start = Instant::now();
         let mut host = start_host(HostOptions {
+            family: Vec::new(),
             relay: addr.into(),
             connect: pinned(relay.fingerprint),
             handshake: HandshakeConfig::default(),
@@ -265,6 +266,7 @@ async fn session_setups(keys: &[ViewerKey]) -> Result<(Vec<Duration>, Vec<Durati
         .await?;
         let join = Instant::now();
         let mut viewer = start_viewer(ViewerOptions {
+            family: Vec::new(),
             relay: addr.into(),
             connect: pinned(relay.fingerprint),
             number: host.number,

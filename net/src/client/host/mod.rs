@@ -35,6 +35,10 @@ pub struct HostOptions {
     pub relay: RelayAddr,
     /// How to reach and trust the relay.
     pub connect: super::ConnectOptions,
+    /// The other relays of the same service (its family): tried in turn
+    /// when the link to `relay` is lost and it does not take us back, since
+    /// a sibling takes over the sessions of a relay that died.
+    pub family: Vec<super::Route>,
     pub handshake: HandshakeConfig,
     /// Accept direct connections from allowed viewers; `None`: relay only.
     pub direct: Option<DirectOptions>,
@@ -220,6 +224,7 @@ pub async fn start_host(options: HostOptions) -> Result<HostSession, ClientError
         config: options.handshake,
         relay: options.relay.clone(),
         connect: options.connect.clone(),
+        family: options.family.clone(),
         number,
         token: None,
         progress: false,
@@ -287,6 +292,7 @@ struct Host {
     config: HandshakeConfig,
     relay: RelayAddr,
     connect: super::ConnectOptions,
+    family: Vec<super::Route>,
     number: SessionNumber,
     /// The relay's token for taking our place again after a dropped link.
     token: Option<[u8; 32]>,

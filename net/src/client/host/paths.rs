@@ -98,16 +98,14 @@ impl Host {
             }
         }
         let token = self.token.ok_or(ClientError::HandshakeTimeout)?;
-        let (reader, writer) = super::link::resume(
-            &self.relay,
-            &self.connect,
-            self.number,
-            0,
-            token,
-            RESUME_WINDOW,
-        )
-        .await?;
+        let routes = super::link::routes(&(self.relay.clone(), self.connect.clone()), &self.family);
+        let (reader, writer, (relay, connect)) =
+            super::link::resume(&routes, self.number, 0, token, RESUME_WINDOW).await?;
         self.writer = writer;
+        if relay != self.relay {
+            tracing::info!(relay = %relay, "the session goes on through another relay of the family");
+        }
+        (self.relay, self.connect) = (relay, connect);
         self.emit(HostEvent::Reconnected);
         for ch in unfinished {
             self.drop_viewer(ch, None).await?;

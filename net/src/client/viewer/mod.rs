@@ -30,6 +30,10 @@ pub struct ViewerOptions {
     pub relay: RelayAddr,
     /// How to reach and trust the relay.
     pub connect: super::ConnectOptions,
+    /// The other relays of the same service (its family): tried in turn
+    /// when the link to `relay` is lost and it does not take us back, since
+    /// a sibling takes over the sessions of a relay that died.
+    pub family: Vec<super::Route>,
     pub number: SessionNumber,
     pub handshake: HandshakeConfig,
     /// Shown to the host in its consent dialog.
@@ -107,17 +111,13 @@ pub struct ViewerSession {
 /// Joins the session `options.number`. Returns once the relay has paired
 /// us with the host, so a wrong number fails here with a clear error.
 pub async fn start_viewer(options: ViewerOptions) -> Result<ViewerSession, ClientError> {
-    let (mut reader, writer, link) = link::connect(&options.relay, &options.connect).await?;
-    writer
-        .send(
-            &ClientRequest::Join {
-                protocol: RELAY_PROTOCOL,
-                number: options.number,
-            }
-            .to_frame(),
-        )
-        .await?;
-    let channel = match link::first_event(&mut reader, &options.relay).await? {
+    let join = ClientRequest::Join {
+        protocol: RELAY_PROTOCOL,
+        number: options.number,
+    };
+    let answer = link::ask(&(options.relay.clone(), options.connect.clone()), &join).await?;
+    let (reader, writer, link) = (answer.reader, answer.writer, answer.info);
+    let channel = match answer.event {
         RelayEvent::Joined { channel } if channel != 0 => ChannelId(channel),
         RelayEvent::Refused { reason } => return Err(ClientError::Refused(reason)),
         RelayEvent::Closed { reason } => return Err(ClientError::RelayClosed(reason)),
@@ -127,6 +127,8 @@ pub async fn start_viewer(options: ViewerOptions) -> Result<ViewerSession, Clien
             )));
         }
     };
+    // The relay that holds the session, maybe not the one we asked.
+    let (relay, connect) = answer.route;
     let state = ViewerHandshake::start(&options.handshake, &options.name, options.key, channel);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
@@ -134,8 +136,9 @@ pub async fn start_viewer(options: ViewerOptions) -> Result<ViewerSession, Clien
     let (dial_tx, dial_rx) = mpsc::unbounded_channel();
     let viewer = Viewer {
         channel,
-        relay: options.relay.clone(),
-        connect: options.connect.clone(),
+        relay,
+        connect,
+        family: options.family,
         number: options.number,
         token: None,
         progress: false,
@@ -187,6 +190,7 @@ struct Viewer {
     channel: ChannelId,
     relay: RelayAddr,
     connect: super::ConnectOptions,
+    family: Vec<super::Route>,
     number: SessionNumber,
     /// The relay's token for taking our place again after a dropped link.
     token: Option<[u8; 32]>,
@@ -613,17 +617,15 @@ impl Viewer {
         }
         self.emit(ViewerEvent::Reconnecting);
         let token = self.token.ok_or(ClientError::HandshakeTimeout)?;
-        let (reader, writer) = super::link::resume(
-            &self.relay,
-            &self.connect,
-            self.number,
-            self.channel.0,
-            token,
-            RESUME_WINDOW,
-        )
-        .await?;
+        let routes = link::routes(&(self.relay.clone(), self.connect.clone()), &self.family);
+        let (reader, writer, (relay, connect)) =
+            super::link::resume(&routes, self.number, self.channel.0, token, RESUME_WINDOW).await?;
         // The old writer's task ends with the dead connection.
         self.writer = writer;
+        if relay != self.relay {
+            tracing::info!(relay = %relay, "the session goes on through another relay of the family");
+        }
+        (self.relay, self.connect) = (relay, connect);
         if direct {
             self.emit(ViewerEvent::Resumed);
         }
