@@ -7,7 +7,7 @@
 //! broken file is moved aside (not silently overwritten) when settings are
 //! next saved.
 
-use fernsicht_net::client::RelayAddr;
+use fernsicht_net::client::{RelayAddr, family};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -29,26 +29,49 @@ pub struct Config {
     pub known_relays: std::collections::BTreeMap<String, String>,
 }
 
-/// One relay address as written in the file (`host`, `host:port`).
+/// One relay as written in the file (`host`, `host:port`), or a family of
+/// relays of one service (`tunnel{1..9}.example.org`).
 ///
 /// A newtype so that a mistyped address is a load error naming the line,
 /// not a connection error much later.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct RelayEntry(pub RelayAddr);
+pub struct RelayEntry {
+    /// The family pattern as written; `None` for a single relay.
+    pattern: Option<String>,
+    members: Vec<RelayAddr>,
+}
+
+impl RelayEntry {
+    pub fn single(addr: RelayAddr) -> Self {
+        RelayEntry {
+            pattern: None,
+            members: vec![addr],
+        }
+    }
+}
 
 impl TryFrom<String> for RelayEntry {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-            .map(RelayEntry)
-            .map_err(|e| format!("relay '{s}': {e}"))
+        let members = family::expand(s.trim()).map_err(|e| format!("relay '{s}': {e}"))?;
+        Ok(RelayEntry {
+            pattern: (members.len() > 1 || s.contains('{')).then(|| s.trim().to_owned()),
+            members,
+        })
     }
 }
 
 impl From<RelayEntry> for String {
     fn from(r: RelayEntry) -> String {
-        r.0.to_string()
+        match r.pattern {
+            Some(p) => p,
+            None => r
+                .members
+                .first()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        }
     }
 }
 
@@ -79,9 +102,13 @@ impl Config {
             != Some(fingerprint.to_string().as_str())
     }
 
-    /// The relays to try, in order.
+    /// The relays to try, in the order written; a family from a random
+    /// member on (see [`family`]).
     pub fn relay_addrs(&self) -> Vec<RelayAddr> {
-        self.relays.iter().map(|r| r.0.clone()).collect()
+        self.relays
+            .iter()
+            .flat_map(|r| family::from_random_member(r.members.clone()))
+            .collect()
     }
 
     /// The name to show to the host: the configured one, else the login
@@ -209,8 +236,9 @@ mod tests {
     fn round_trips_relays_in_order_and_the_name() {
         let config = Config {
             relays: vec![
-                RelayEntry("relay.example.org".parse().unwrap()),
-                RelayEntry("10.0.0.1:5000".parse().unwrap()),
+                RelayEntry::single("relay.example.org".parse().unwrap()),
+                RelayEntry::single("10.0.0.1:5000".parse().unwrap()),
+                RelayEntry::try_from("tunnel{1..3}.example.org".to_owned()).unwrap(),
             ],
             name: "Ada".into(),
             auto_accept_files: true,
@@ -229,6 +257,21 @@ mod tests {
         let back = Config::from_toml(&text).unwrap();
         assert_eq!(back, config);
         assert_eq!(back.relay_addrs()[1].port(), 5000);
+        // The family is kept as written, and tried whole after the others.
+        assert!(text.contains("tunnel{1..3}.example.org"), "{text}");
+        let mut family: Vec<String> = back.relay_addrs()[2..]
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        family.sort();
+        assert_eq!(
+            family,
+            [
+                "tunnel1.example.org:4663",
+                "tunnel2.example.org:4663",
+                "tunnel3.example.org:4663"
+            ]
+        );
     }
 
     #[test]

@@ -123,6 +123,8 @@ fn help_documents_every_setting_and_its_environment_variable() {
         "metrics",
         "log-format",
         "rendezvous",
+        "redis",
+        "public",
     ] {
         assert!(
             help.contains(&format!("--{option}")),

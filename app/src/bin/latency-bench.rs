@@ -166,6 +166,7 @@ fn main() -> Result<()> {
     };
     let mut viewer = ViewerEngine::start(
         ViewerEngineConfig {
+            family: Vec::new(),
             relay: relay.addr.into(),
             connect,
             number,

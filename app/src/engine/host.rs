@@ -7,7 +7,7 @@ use super::{LinkKind, Notify, gate_permission};
 use fernsicht_capture::list_displays;
 use fernsicht_input::ViewerId;
 use fernsicht_net::client::{
-    ConnectOptions, HostEvent, HostHandle, HostOptions, LinkInfo, RelayAddr, start_host,
+    ConnectOptions, HostEvent, HostHandle, HostOptions, LinkInfo, RelayAddr, Route, start_host,
 };
 use fernsicht_net::direct::DirectOptions;
 use fernsicht_net::handshake::{AuthCode, HandshakeConfig};
@@ -32,6 +32,9 @@ pub struct HostEngineConfig {
     pub relay: RelayAddr,
     /// How to reach and trust the relay.
     pub connect: ConnectOptions,
+    /// The relay's family (other relays of the same service), tried when
+    /// the link is lost and the relay does not take the session back.
+    pub family: Vec<Route>,
     pub password: Option<String>,
     /// The X display to share (`None`: `$DISPLAY`).
     pub x_display: Option<String>,
@@ -48,6 +51,7 @@ impl HostEngineConfig {
         HostEngineConfig {
             relay,
             connect: ConnectOptions::default(),
+            family: Vec::new(),
             password: None,
             x_display: None,
             max_bitrate_bps: 8_000_000,
@@ -238,7 +242,7 @@ async fn run(
     updates: Updates,
 ) {
     let session = start_host(HostOptions {
-        family: Vec::new(),
+        family: config.family.clone(),
         relay: config.relay.clone(),
         connect: config.connect.clone(),
         handshake: HandshakeConfig::with_password(config.password.as_deref()),

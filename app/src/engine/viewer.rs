@@ -7,7 +7,8 @@ use super::{LinkKind, Notify};
 use fernsicht_capture::{DecodeError, Decoder};
 use fernsicht_input::InputEvent;
 use fernsicht_net::client::{
-    ConnectOptions, LinkInfo, RelayAddr, ViewerEvent, ViewerHandle, ViewerOptions, start_viewer,
+    ConnectOptions, LinkInfo, RelayAddr, Route, ViewerEvent, ViewerHandle, ViewerOptions,
+    start_viewer,
 };
 use fernsicht_net::handshake::{AuthCode, HandshakeConfig};
 use fernsicht_net::message::{DisplayDesc, Message, Permission, VideoFrame};
@@ -34,6 +35,9 @@ pub struct ViewerEngineConfig {
     pub relay: RelayAddr,
     /// How to reach and trust the relay.
     pub connect: ConnectOptions,
+    /// The relay's family (other relays of the same service), tried when
+    /// the link is lost and the relay does not take the session back.
+    pub family: Vec<Route>,
     pub number: SessionNumber,
     pub password: Option<String>,
     pub name: String,
@@ -307,7 +311,7 @@ async fn run(
         None => None,
     };
     let session = start_viewer(ViewerOptions {
-        family: Vec::new(),
+        family: config.family.clone(),
         relay: config.relay.clone(),
         connect: config.connect.clone(),
         number: config.number,

@@ -64,6 +64,7 @@ pub async fn run(args: ViewArgs) -> anyhow::Result<ExitCode> {
     let first_use = connect.trust == fernsicht_net::tls::RelayTrust::FirstUse;
     let mut engine = ViewerEngine::start(
         ViewerEngineConfig {
+            family: Vec::new(),
             relay: args.relay.clone(),
             connect,
             number: args.number,

@@ -14,7 +14,7 @@ use crate::trust;
 use eframe::egui;
 use fernsicht_net::SessionNumber;
 use fernsicht_net::client::RelayAddr;
-use fernsicht_net::client::{ConnectOptions, LinkInfo};
+use fernsicht_net::client::{ConnectOptions, LinkInfo, Route};
 use fernsicht_net::relay::{DEFAULT_PORT, RelayHandle};
 use fernsicht_net::tls::RelayTrust;
 use fernsicht_net::transport::proxy::ProxySetting;
@@ -212,6 +212,19 @@ impl FernsichtApp {
         )
     }
 
+    /// The other configured relays, for a session on `relay` to move to
+    /// should `relay` die (they share sessions when they are one family).
+    fn family_of(&self, relay: &RelayAddr) -> Vec<Route> {
+        self.relays()
+            .into_iter()
+            .filter(|r| r != relay)
+            .map(|r| {
+                let connect = self.connect_options(&r);
+                (r, connect)
+            })
+            .collect()
+    }
+
     /// After a first-use connection to `relay`, remember its certificate.
     fn remember_relay(&mut self, relay: &RelayAddr, link: &LinkInfo, options: &ConnectOptions) {
         if options.trust == RelayTrust::FirstUse
@@ -226,6 +239,7 @@ impl FernsichtApp {
         HostEngine::start(
             HostEngineConfig {
                 connect: self.connect_options(&relay),
+                family: self.family_of(&relay),
                 relay,
                 password,
                 x_display: None,
@@ -288,6 +302,7 @@ impl FernsichtApp {
         ViewerEngine::start(
             ViewerEngineConfig {
                 connect: self.connect_options(&relay),
+                family: self.family_of(&relay),
                 relay,
                 number: request.number,
                 password: request.password.clone(),

@@ -25,7 +25,7 @@ impl SettingsEditor {
         self.relays = config
             .relays
             .iter()
-            .map(|r| r.0.to_string())
+            .map(|r| String::from(r.clone()))
             .collect::<Vec<_>>()
             .join("\n");
         self.name = config.name.clone();

@@ -2,6 +2,7 @@
 //! handshake and record layer that the app (GUI or headless) drives through
 //! a handle and an event stream.
 
+pub mod family;
 mod host;
 mod limiter;
 mod link;
