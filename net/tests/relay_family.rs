@@ -101,13 +101,31 @@ impl Drop for Redis {
 
 /// A relay process of the family, keeping its data in `data`.
 fn family_relay(redis: &Redis, data: &Path) -> RelayProcess {
+    spawn(family_command(redis, data)).0
+}
+
+fn family_command(redis: &Redis, data: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_fernsicht-relay"));
     cmd.args(["--listen", "127.0.0.1:0", "--rendezvous", "off"])
         .args(["--public", "127.0.0.1:0", "--redis"])
         .arg(redis.url())
         .arg("--data")
         .arg(data);
-    spawn(cmd).0
+    cmd
+}
+
+/// The value of `metric` at the relay's metrics endpoint.
+async fn metric(endpoint: &str, metric: &str) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(endpoint).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.unwrap();
+    body.lines()
+        .find_map(|l| l.strip_prefix(metric)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{metric} missing:\n{body}"))
 }
 
 fn target(relay: &RelayProcess) -> Target {
@@ -277,7 +295,10 @@ async fn killing_a_relay_moves_only_its_sessions_to_the_other() {
     let redis = Redis::start();
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut a = family_relay(&redis, da.path());
-    let b = family_relay(&redis, db.path());
+    let mut with_metrics = family_command(&redis, db.path());
+    with_metrics.args(["--metrics", "127.0.0.1:0"]);
+    let (b, metrics) = spawn(with_metrics);
+    let metrics = metrics.unwrap();
     let (ta, tb) = (target(&a), target(&b));
 
     let (mut host1, mut v1) = session(&ta, &ta, std::slice::from_ref(&tb)).await;
@@ -295,6 +316,10 @@ async fn killing_a_relay_moves_only_its_sessions_to_the_other() {
     until(&mut v1.events, |e| matches!(e, ViewerEvent::Resumed)).await;
     chat_both_ways(&mut host1, &mut v1, "1 after").await;
     assert_eq!(redis.owner(host1.number).await, Some(b.addr.to_string()));
+    assert_eq!(
+        metric(&metrics, "fernsicht_relay_sessions_taken_over_total").await,
+        1
+    );
 
     // Session 2 never noticed.
     chat_both_ways(&mut host2, &mut v2, "2 after").await;

@@ -122,7 +122,8 @@ pub(super) async fn succeeded(shared: &Shared, ip: IpAddr) {
     }
 }
 
-fn redirect(relay: String, fingerprint: crate::tls::Fingerprint) -> RelayEvent {
+fn redirect(shared: &Shared, relay: String, fingerprint: crate::tls::Fingerprint) -> RelayEvent {
+    Stats::add(&shared.stats.redirects, 1);
     RelayEvent::Redirect {
         relay,
         fingerprint: fingerprint.0,
@@ -145,7 +146,7 @@ pub(super) async fn locate(shared: &Shared, number: SessionNumber) -> Lookup {
     };
     match cluster.locate(number).await {
         Ok(Some(Owner::Elsewhere { relay, fingerprint })) => {
-            Lookup::Redirect(redirect(relay, fingerprint))
+            Lookup::Redirect(redirect(shared, relay, fingerprint))
         }
         Ok(Some(Owner::Here | Owner::Gone)) => Lookup::Stranded,
         Ok(None) => Lookup::Unknown,
@@ -179,7 +180,7 @@ pub(super) async fn adopt(
     let places = match cluster.adopt(number, channel, &token_hash(token)).await {
         Ok(Adoption::Adopted(places)) => places,
         Ok(Adoption::Elsewhere { relay, fingerprint }) => {
-            return Adopt::Redirect(redirect(relay, fingerprint));
+            return Adopt::Redirect(redirect(shared, relay, fingerprint));
         }
         Ok(Adoption::Refused) => return Adopt::Refused,
         Err(e) => {
@@ -191,7 +192,7 @@ pub(super) async fn adopt(
         .hub
         .insert_if_absent(number, || Session::adopted(number, &places));
     if fresh {
-        Stats::add(&shared.stats.sessions_total, 1);
+        Stats::add(&shared.stats.taken_over, 1);
         tracing::info!(session = %number, "took the session over from a relay that is gone");
         // Every place is empty (generation 1) until its participant is
         // back; one that is not back within the grace period is gone.

@@ -122,6 +122,18 @@ impl Collector for RelayCollector {
         )?;
         counter(
             &mut e,
+            "fernsicht_relay_redirects",
+            "Joins and resumes sent on to the relay of the family that holds the session",
+            load(&s.redirects),
+        )?;
+        counter(
+            &mut e,
+            "fernsicht_relay_sessions_taken_over",
+            "Sessions taken over from a relay of the family that died",
+            load(&s.taken_over),
+        )?;
+        counter(
+            &mut e,
             "fernsicht_relay_protocol_errors",
             "Connections closed for a protocol violation",
             load(&s.protocol_errors),

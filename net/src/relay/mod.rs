@@ -141,6 +141,10 @@ pub struct Stats {
     pub backoff_hits: AtomicU64,
     pub dropped_slow: AtomicU64,
     pub protocol_errors: AtomicU64,
+    /// Joins and resumes sent on to the sibling that holds the session.
+    pub redirects: AtomicU64,
+    /// Sessions taken over from a sibling that died.
+    pub taken_over: AtomicU64,
 }
 
 impl Stats {
