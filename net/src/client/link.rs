@@ -209,6 +209,7 @@ pub(super) async fn resume(
         if tokio::time::Instant::now() >= deadline {
             break;
         }
+        let ours = attempt % routes.len() == 0;
         let route = &routes[attempt % routes.len()];
         let answer = async {
             let answer = ask(route, &request).await?;
@@ -223,7 +224,7 @@ pub(super) async fn resume(
         };
         match tokio::time::timeout_at(deadline, answer).await {
             Ok(Ok(Ok(link))) => return Ok(link),
-            Ok(Ok(Err(refused))) if std::ptr::eq(route, first) => return Err(refused),
+            Ok(Ok(Err(refused))) if ours => return Err(refused),
             Ok(Ok(Err(refused))) => last = format!("{}: {}", route.0, crate::error_chain(&refused)),
             Ok(Err(e)) => last = crate::error_chain(&e),
             Err(_) => break,

@@ -384,11 +384,7 @@ async fn serve_viewer<R: AsyncRead + Unpin>(
         return;
     }
     let reason = match end {
-        End::Cancelled => {
-            // Removed or session ended: already told.
-            family::forget_viewer(shared, number, channel).await;
-            return;
-        }
+        End::Cancelled => return, // relay shutting down: the session goes too
         End::Left | End::SessionEnded => LeaveReason::Left,
         End::Violation => {
             Stats::add(&shared.stats.protocol_errors, 1);
