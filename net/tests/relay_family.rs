@@ -292,6 +292,25 @@ async fn a_guessers_back_off_follows_it_to_the_other_relay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_a_relay_moves_only_its_sessions_to_the_other() {
+    relay_a_goes(|a| a.kill().unwrap()).await;
+}
+
+/// A relay stopped as systemd stops it (SIGINT) hands its sessions over at
+/// once: a rolling restart ends no session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_is_stopped_hands_its_sessions_over() {
+    relay_a_goes(|a| {
+        let status = Command::new("kill")
+            .args(["-INT", &a.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    })
+    .await;
+}
+
+/// Sessions 1 (on A) and 2 (on B); `stop` ends relay A's process.
+async fn relay_a_goes(stop: impl FnOnce(&mut Child)) {
     let redis = Redis::start();
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut a = family_relay(&redis, da.path());
@@ -306,7 +325,7 @@ async fn killing_a_relay_moves_only_its_sessions_to_the_other() {
     chat_both_ways(&mut host1, &mut v1, "1 before").await;
     chat_both_ways(&mut host2, &mut v2, "2 before").await;
 
-    a.child.kill().unwrap();
+    stop(&mut a.child);
     a.child.wait().unwrap();
 
     // Session 1 carries on through B, same number, same keys, once B sees

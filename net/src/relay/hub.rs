@@ -254,6 +254,20 @@ impl Session {
         }
     }
 
+    /// Closes every connection of the session without a word, as a link
+    /// that dropped: its participants resume elsewhere.
+    pub fn drop_links(&self) {
+        let mut peers: Vec<Peer> = lock(&self.viewers)
+            .map
+            .values()
+            .filter_map(|s| s.peer.clone())
+            .collect();
+        peers.extend(self.host_peer());
+        for p in peers {
+            p.cancel.cancel();
+        }
+    }
+
     pub fn viewer_count(&self) -> usize {
         lock(&self.viewers).map.len()
     }

@@ -364,17 +364,32 @@ impl Relay {
             }
         }
         accepting.abort_all();
-        if let Some(cluster) = &shared.cluster
-            && let Err(e) = cluster.leave().await
-        {
-            tracing::warn!(error = %crate::error_chain(&e), "cannot tell the family we leave");
-        }
+        // In a family, stopping hands the sessions over: once our "alive"
+        // key is gone, a sibling takes each session over as soon as its
+        // participants resume there, so a rolling restart ends no session.
+        let hand_over = match &shared.cluster {
+            Some(cluster) => match cluster.leave().await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %crate::error_chain(&e), "cannot tell the family we leave: ending the sessions here");
+                    false
+                }
+            },
+            None => false,
+        };
         for session in shared.hub.drain() {
             let (files, number) = (shared.clone(), session.number);
             let _ = tokio::task::spawn_blocking(move || files.files.end_session(number)).await;
-            session.end(crate::control::LeaveReason::RelayShutdown);
-            session.close_host(crate::control::LeaveReason::RelayShutdown);
-            family::forget_session(&shared, number).await;
+            if hand_over {
+                session.drop_links();
+            } else {
+                session.end(crate::control::LeaveReason::RelayShutdown);
+                session.close_host(crate::control::LeaveReason::RelayShutdown);
+                family::forget_session(&shared, number).await;
+            }
+        }
+        if hand_over {
+            tracing::info!("sessions left to the family");
         }
     }
 }

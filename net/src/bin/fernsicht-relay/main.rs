@@ -167,6 +167,23 @@ fn print_records(data: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// SIGINT (Ctrl-C, the systemd unit's KillSignal) or SIGTERM (containers).
+async fn stop_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            _ = term.recv() => {}
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(tokio::signal::ctrl_c().await?)
+    }
+}
+
 async fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     let settings = match &args.config {
@@ -201,7 +218,7 @@ async fn run() -> anyhow::Result<()> {
     }
     std::io::stdout().flush()?;
     let handle = relay.spawn();
-    tokio::signal::ctrl_c().await?;
+    stop_signal().await?;
     tracing::info!("shutting down");
     handle.shutdown().await;
     Ok(())
