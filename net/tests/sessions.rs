@@ -352,3 +352,29 @@ async fn relay_drops_a_viewer_that_speaks_for_another_channel() {
         matches!(left, HostEvent::ViewerLeft { reason, .. } if reason.contains("protocol violation"))
     );
 }
+
+#[tokio::test]
+async fn a_relay_on_its_own_that_stops_ends_its_sessions_with_that_reason() {
+    let relay = relay().await;
+    let target = relay.target();
+    let mut host = host(&target, None).await;
+    let mut v = viewer(&target, host.number, "v", None).await;
+    let HostEvent::ViewerRequest { viewer: id, .. } = host_request(&mut host).await else {
+        unreachable!()
+    };
+    host.handle.decide(id, Some(Permission::Control));
+    until(&mut v.events, |e| matches!(e, ViewerEvent::Allowed(_))).await;
+    relay.handle.shutdown().await;
+    // No family to hand the session to: both ends hear why it is over,
+    // rather than trying to resume.
+    let ended = until(&mut v.events, |e| matches!(e, ViewerEvent::Ended(_))).await;
+    assert_eq!(
+        ended,
+        ViewerEvent::Ended(SessionEnd::Relay(LeaveReason::RelayShutdown))
+    );
+    let ended = until(&mut host.events, |e| matches!(e, HostEvent::Ended(_))).await;
+    assert_eq!(
+        ended,
+        HostEvent::Ended(SessionEnd::Relay(LeaveReason::RelayShutdown))
+    );
+}

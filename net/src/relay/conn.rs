@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 pub(super) async fn handle(shared: Arc<Shared>, stream: BoxStream, addr: SocketAddr) {
     let (read, write) = tokio::io::split(stream);
-    let cancel = shared.shutdown.child_token();
+    let cancel = shared.links.child_token();
     let (outbox, writer) = spawn_writer(
         write,
         shared.config.queue_limit,
@@ -224,6 +224,11 @@ async fn serve_host<R: AsyncRead + Unpin>(
 
     if !session.is_host(me.id) {
         // A resumed connection took over; this one is history.
+        return;
+    }
+    if shared.shutdown.is_cancelled() {
+        // The relay stops: it ends or hands over every session itself
+        // (`Relay::run`), and must not forget one it hands over.
         return;
     }
     let end = write_failure_is_a_drop(shared, end);

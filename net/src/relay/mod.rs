@@ -165,6 +165,12 @@ pub(crate) struct Shared {
     cluster: Option<cluster::Cluster>,
     stats: Arc<Stats>,
     shutdown: CancellationToken,
+    /// Parent of every connection's token. Cancelled only after the
+    /// sessions were ended (their `Closed` queued) or handed over, so a
+    /// stopping relay's last words still go out.
+    links: CancellationToken,
+    /// Every connection task, so that stopping waits (briefly) for them.
+    tasks: tokio_util::task::TaskTracker,
 }
 
 /// A bound relay, ready to run.
@@ -269,6 +275,8 @@ impl Relay {
                 cluster,
                 stats: Arc::new(Stats::default()),
                 shutdown: CancellationToken::new(),
+                links: CancellationToken::new(),
+                tasks: tokio_util::task::TaskTracker::new(),
             }),
         })
     }
@@ -391,6 +399,14 @@ impl Relay {
         if hand_over {
             tracing::info!("sessions left to the family");
         }
+        shared.links.cancel();
+        shared.tasks.close();
+        if tokio::time::timeout(Duration::from_secs(2), shared.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::debug!("some connections did not close in time");
+        }
     }
 }
 
@@ -402,7 +418,7 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, shared: Arc<S
             Ok((tcp, peer)) => {
                 let shared = shared.clone();
                 let acceptor = acceptor.clone();
-                tokio::spawn(async move {
+                shared.tasks.clone().spawn(async move {
                     let timeout = shared.config.hello_timeout;
                     match crate::transport::accept::accept(tcp, &acceptor, timeout).await {
                         Ok((stream, _path)) => conn::handle(shared, stream, peer).await,
