@@ -151,8 +151,10 @@ pub(super) async fn locate(shared: &Shared, number: SessionNumber) -> Lookup {
         Ok(Some(Owner::Here | Owner::Gone)) => Lookup::Stranded,
         Ok(None) => Lookup::Unknown,
         Err(e) => {
+            // Counted as a wrong number: an outage must not lift the
+            // back-off (this relay's own count still works).
             warn("cannot look a session up", &e);
-            Lookup::Stranded
+            Lookup::Unknown
         }
     }
 }
