@@ -128,6 +128,14 @@ async fn metric(endpoint: &str, metric: &str) -> u64 {
         .unwrap_or_else(|| panic!("{metric} missing:\n{body}"))
 }
 
+/// Relays A and B of one family, and their data directories.
+fn two_relays(redis: &Redis) -> (RelayProcess, RelayProcess, [tempfile::TempDir; 2]) {
+    let data = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let a = family_relay(redis, data[0].path());
+    let b = family_relay(redis, data[1].path());
+    (a, b, data)
+}
+
 fn target(relay: &RelayProcess) -> Target {
     Target {
         addr: relay.addr.into(),
@@ -187,9 +195,7 @@ async fn chat_both_ways(host: &mut HostSession, v: &mut ViewerSession, tag: &str
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_at_relay_b_reaches_the_host_at_relay_a() {
     let redis = Redis::start();
-    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = family_relay(&redis, da.path());
-    let b = family_relay(&redis, db.path());
+    let (a, b, _data) = two_relays(&redis);
     let (ta, tb) = (target(&a), target(&b));
 
     let (mut host, mut v) = session(&ta, &tb, &[]).await;
@@ -251,9 +257,7 @@ async fn numbers_stay_unique_across_relays_under_concurrency_and_restarts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guessers_back_off_follows_it_to_the_other_relay() {
     let redis = Redis::start();
-    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = family_relay(&redis, da.path());
-    let b = family_relay(&redis, db.path());
+    let (a, b, _data) = two_relays(&redis);
     let (real, _host) = register_and_stay(&b).await;
     // Wrong numbers at A until A makes us wait.
     let mut wrong = 0;

@@ -88,7 +88,7 @@ impl LinkWriter {
 
 /// Connects to the relay; returns the reading half, a writer, and how the
 /// link runs.
-pub(super) async fn connect(
+async fn connect(
     addr: &RelayAddr,
     options: &ConnectOptions,
 ) -> Result<(Reader, LinkWriter, LinkInfo), ClientError> {
@@ -108,10 +108,7 @@ pub(super) async fn connect(
 }
 
 /// Reads the relay's answer to our first request.
-pub(super) async fn first_event(
-    reader: &mut Reader,
-    addr: &RelayAddr,
-) -> Result<RelayEvent, ClientError> {
+async fn first_event(reader: &mut Reader, addr: &RelayAddr) -> Result<RelayEvent, ClientError> {
     let frame = tokio::time::timeout(RELAY_TIMEOUT, reader.read_frame())
         .await
         .map_err(|_| ClientError::Timeout(addr.clone()))??

@@ -42,6 +42,16 @@ fn store_err<E: Into<redb::Error>>(e: E) -> StoreError {
     }
 }
 
+/// Whether a digit count is used up for drawing: once half its range is
+/// burned, numbers come from one more digit, so a random draw still hits a
+/// free number at least half the time. The family's shared store follows
+/// the same rule.
+pub fn half_burned(digits: u32, burned: u64) -> bool {
+    let range = SessionNumber::range(digits);
+    let size = range.end() - range.start() + 1;
+    burned >= size / 2
+}
+
 pub struct NumberStore {
     db: Database,
     reserved: Vec<SessionNumber>,
@@ -83,16 +93,14 @@ impl NumberStore {
                     .map_err(store_err)?
                     .map(|v| v.value())
                     .unwrap_or(0);
-                let range = SessionNumber::range(digits);
-                let size = range.end() - range.start() + 1;
-                if count >= size / 2 {
+                if half_burned(digits, count) {
                     digits += 1;
                     if digits > MAX_DIGITS {
                         break;
                     }
                     continue;
                 }
-                let candidate = rng.gen_range(range);
+                let candidate = rng.gen_range(SessionNumber::range(digits));
                 if burned.get(candidate).map_err(store_err)?.is_some() {
                     continue;
                 }

@@ -184,16 +184,12 @@ pub struct HostSession {
 /// Connects to the relay and registers; returns once the session number is
 /// known.
 pub async fn start_host(options: HostOptions) -> Result<HostSession, ClientError> {
-    let (mut reader, writer, link) = link::connect(&options.relay, &options.connect).await?;
-    writer
-        .send(
-            &ClientRequest::Register {
-                protocol: RELAY_PROTOCOL,
-            }
-            .to_frame(),
-        )
-        .await?;
-    let number = match link::first_event(&mut reader, &options.relay).await? {
+    let register = ClientRequest::Register {
+        protocol: RELAY_PROTOCOL,
+    };
+    let answer = link::ask(&(options.relay.clone(), options.connect.clone()), &register).await?;
+    let (reader, writer, link) = (answer.reader, answer.writer, answer.info);
+    let number = match answer.event {
         RelayEvent::Registered { number } => number,
         RelayEvent::Closed { reason } => return Err(ClientError::RelayClosed(reason)),
         other => {

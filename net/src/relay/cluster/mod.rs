@@ -161,9 +161,7 @@ impl Cluster {
         loop {
             let set = key(&format!("burned:{digits}"));
             let count: u64 = redis::cmd("SCARD").arg(&set).query_async(&mut conn).await?;
-            let range = SessionNumber::range(digits);
-            let size = range.end() - range.start() + 1;
-            if count >= size / 2 {
+            if crate::relay::numbers::half_burned(digits, count) {
                 digits += 1;
                 if digits > MAX_DIGITS {
                     return Err(ClusterError::Exhausted);
@@ -172,6 +170,7 @@ impl Cluster {
             }
             let candidates: Vec<u64> = {
                 let mut rng = rand::thread_rng();
+                let range = SessionNumber::range(digits);
                 (0..BATCH).map(|_| rng.gen_range(range.clone())).collect()
             };
             let mut pipe = redis::pipe();
